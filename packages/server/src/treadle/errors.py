@@ -1,0 +1,67 @@
+"""The errors a request can end in, each carrying the HTTP status it is answered with.
+
+    HttpError                      any request the server refuses; ``status`` and ``reason``
+    ├── BadRequest                 400: grammar or framing broken (RFC 9112 §2-§7)
+    ├── RequestTimeout             408: the head did not arrive within its deadline
+    ├── ContentTooLarge            413: the body is over the configured limit
+    ├── UriTooLong                 414: the request line is over its limit
+    ├── ExpectationFailed          417: an Expect other than 100-continue
+    ├── FieldsTooLarge             431: a field line, the head, or the field count is over its limit
+    ├── NotImplementedHttp         501: an unknown transfer coding, or CONNECT
+    └── VersionNotSupported        505: an HTTP major version other than 1
+
+``close`` is true when the message framing can no longer be trusted, so the connection must be
+closed after the error response (RFC 9112 §6.3 and §9.6).
+"""
+
+from __future__ import annotations
+
+
+class HttpError(Exception):
+    status = 500
+    reason = "Internal Server Error"
+    close = True
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(HttpError):
+    status = 400
+    reason = "Bad Request"
+
+
+class RequestTimeout(HttpError):
+    status = 408
+    reason = "Request Timeout"
+
+
+class ContentTooLarge(HttpError):
+    status = 413
+    reason = "Content Too Large"
+
+
+class UriTooLong(HttpError):
+    status = 414
+    reason = "URI Too Long"
+
+
+class ExpectationFailed(HttpError):
+    status = 417
+    reason = "Expectation Failed"
+
+
+class FieldsTooLarge(HttpError):
+    status = 431
+    reason = "Request Header Fields Too Large"
+
+
+class NotImplementedHttp(HttpError):
+    status = 501
+    reason = "Not Implemented"
+
+
+class VersionNotSupported(HttpError):
+    status = 505
+    reason = "HTTP Version Not Supported"

@@ -1,0 +1,48 @@
+"""Named limits, each with the precedent it follows. One table for the API and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Apache's LimitRequestLine default; a longer request line is answered 414.
+MAX_REQUEST_LINE = 8190
+# Apache's LimitRequestFieldSize default; a longer field line is answered 431.
+MAX_FIELD_LINE = 8190
+# Apache's and gunicorn's default field count; more fields are answered 431.
+MAX_HEADER_COUNT = 100
+# The whole head (request line + fields); nginx's large_client_header_buffers is 4 x 8 KiB.
+MAX_HEAD_SIZE = 64 * 1024
+# waitress's max_request_body_size; a larger body is answered 413.
+MAX_BODY_SIZE = 1024 * 1024 * 1024
+# waitress's inbuf_overflow: bodies above this are spooled to a temporary file while buffering.
+BODY_SPOOL_SIZE = 512 * 1024
+# Apache's KeepAliveTimeout: an idle keep-alive connection is closed after this many seconds.
+KEEP_ALIVE_TIMEOUT = 5.0
+# cheroot's and waitress's socket timeout spirit: the deadline for a whole request head, for
+# each gap in a body upload, and for each blocked send of a response.
+TIMEOUT = 10.0
+# How long a closing connection is drained after the final response (lingering close).
+LINGER_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_request_line: int = MAX_REQUEST_LINE
+    max_field_line: int = MAX_FIELD_LINE
+    max_header_count: int = MAX_HEADER_COUNT
+    max_head_size: int = MAX_HEAD_SIZE
+    max_body_size: int = MAX_BODY_SIZE
+    body_spool_size: int = BODY_SPOOL_SIZE
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT
+    timeout: float = TIMEOUT
+    linger_timeout: float = LINGER_TIMEOUT
+
+    def __post_init__(self) -> None:
+        for name in ("max_request_line", "max_field_line", "max_header_count", "max_head_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_body_size < 0:
+            raise ValueError("max_body_size must not be negative")
+        for name in ("keep_alive_timeout", "timeout", "linger_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
