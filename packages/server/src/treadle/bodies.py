@@ -142,11 +142,12 @@ class ChunkedRFile(_BufferedBody):
                 return None, pos
             line, self._line = self._line, b""
             return (b"" if line == b"\r\n" else line), pos
-        chunk = bytes(view[pos : pos + MAX_CHUNK_LINE + 2])
+        limit = self._limits.max_field_line if self._state == self._TRAILER else MAX_CHUNK_LINE
+        chunk = bytes(view[pos : pos + limit + 2])
         end = chunk.find(b"\n")
         if end < 0:
             self._line += chunk
-            if len(self._line) > MAX_CHUNK_LINE:
+            if len(self._line) > limit:
                 raise BadRequest("chunk size or trailer line too long")
             return None, pos + len(chunk)
         line = self._line + chunk[: end + 1]

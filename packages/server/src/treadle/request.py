@@ -141,7 +141,7 @@ class HttpRequest:
         code = int(self.status[:3])
         self.no_body = self.method == "HEAD" or code in (204, 304)
         headers = self.outheaders
-        if self.remaining is None and code != 204 and length is not None:
+        if self.remaining is None and code not in (204, 304) and length is not None:
             headers.append(("Content-Length", str(length)))
             self.remaining = length
         elif self.remaining is None and not self.no_body:

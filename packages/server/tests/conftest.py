@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from treadle.server import HttpServer
+from treadle.testing import running
+from treadle.wsgi import Environ, StartResponse
+
+from ._wire import Client
+
+
+def hello_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Path", environ["PATH_INFO"])])
+    return [b"hello " + environ["PATH_INFO"].encode("latin-1") + b" " + body]
+
+
+ServerFactory = Callable[..., AbstractContextManager[HttpServer]]
+
+
+@pytest.fixture
+def make_server() -> ServerFactory:
+    """``with make_server(app, threads=2) as server:`` a real server on 127.0.0.1, port 0."""
+    return running
+
+
+@pytest.fixture
+def server() -> Iterator[HttpServer]:
+    with running(hello_app) as srv:
+        yield srv
+
+
+@pytest.fixture
+def connect() -> Iterator[Callable[..., Client]]:
+    clients: list[Client] = []
+
+    def _connect(srv: HttpServer, timeout: float = 5.0, **kwargs: Any) -> Client:
+        host, port = srv.bind_addr[:2]
+        client = Client(socket.create_connection((host, port), timeout=timeout))
+        clients.append(client)
+        return client
+
+    yield _connect
+    for client in clients:
+        client.close()
