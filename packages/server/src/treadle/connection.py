@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .errors import HttpError, RequestTimeout
 from .parser import find_head_end
+from .accesslog import log_request
 from .request import HttpRequest, error_response
 
 if TYPE_CHECKING:
@@ -133,38 +134,42 @@ class HttpConnection:
 
     # -- worker side -----------------------------------------------------------------------------
 
-    def communicate(self) -> None:
-        """Serve the requests that are buffered, then park or close the connection."""
+    def communicate(self) -> int:
+        """Serve the requests that are buffered, then park or close the connection.
+        Returns how many requests were answered by the application."""
         server = self.server
+        served = 0
         while True:
             if self.error is not None:
                 self.send_error(self.error)
-                return
+                return served
             req = self.pending
             if req is None:
                 req = HttpRequest(server, self)
                 try:
                     if not req.parse_request():
                         self.park(State.HEAD)
-                        return
+                        return served
                 except HttpError as exc:
                     self.send_error(exc)
-                    return
+                    return served
                 if not req.body.complete:
                     self.pending = req
                     self.park(State.BODY)
-                    return
+                    return served
             else:
                 self.pending = None
             req.respond()
+            served += 1
             self.requests += 1
-            server.count_request(req)
+            if server.access_logging:
+                log_request(req)
             if req.close_connection or server.stopping:
                 self.close_gracefully()
-                return
+                return served
             if not self.buf or find_head_end(self.buf) < 0:
                 self.park(State.HEAD)
-                return
+                return served
 
     def send_error(self, exc: HttpError) -> None:
         self.error = None

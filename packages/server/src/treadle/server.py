@@ -23,13 +23,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import __version__
-from .accesslog import log_request
 from .connection import HttpConnection, Ready, State
 from .errors import HttpError
 from .limits import Limits
 from .poller import Poller, default_poller
-from .request import HttpRequest
-from .workers import ThreadPool
+from .workers import IDLE_TIMEOUT, ThreadPool
 from .wsgi import Environ, WSGIApp, WSGIGateway_10, base_environ
 
 error_log = logging.getLogger("treadle.error")
@@ -87,6 +85,7 @@ class HttpServer:
         backlog: int = BACKLOG,
         queue_size: int = QUEUE_SIZE,
         stats_path: str | None = None,
+        thread_idle_timeout: float = IDLE_TIMEOUT,
         poller: Poller | None = None,
     ) -> None:
         if isinstance(bind_addr, (str, tuple)):
@@ -100,7 +99,7 @@ class HttpServer:
         self.wsgi_app = wsgi_app
         self.limits = limits or Limits()
         self.backlog = backlog
-        self.requests = ThreadPool(self, threads, max_threads, queue_size)
+        self.requests = ThreadPool(self, threads, max_threads, queue_size, thread_idle_timeout)
         self.stats_path = stats_path.encode("ascii") if stats_path else None
         self._poller = poller
         self.sockets: list[socket.socket] = []
@@ -113,7 +112,6 @@ class HttpServer:
         self._started_at = time.monotonic()
         self._acceptor: threading.Thread | None = None
         self._accepted = 0
-        self._served = 0
         self._shed = 0
         self._unix_paths: list[str] = []
         self.environ_base: Environ = {}
@@ -294,10 +292,9 @@ class HttpServer:
 
     # -- counters and stats ----------------------------------------------------------------------
 
-    def count_request(self, req: HttpRequest) -> None:
-        self._served += 1
-        if access_log.isEnabledFor(logging.INFO):
-            log_request(req)
+    @property
+    def access_logging(self) -> bool:
+        return access_log.isEnabledFor(logging.INFO)
 
     def count_error(self, conn: HttpConnection, exc: HttpError) -> None:
         error_log.debug("refused request from %s: %s %s", conn.remote_addr, exc.status, exc)
@@ -316,7 +313,7 @@ class HttpServer:
             "parked_connections": sum(1 for c in list(self._conns.values()) if c.parked_at),
             "open_connections": len(self._conns),
             "accepted_connections": self._accepted,
-            "requests_served": self._served,
+            "requests_served": pool.served,
             "shed_503": self._shed,
             "uptime_seconds": round(time.monotonic() - self._started_at, 3),
         }

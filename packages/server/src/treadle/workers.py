@@ -33,6 +33,7 @@ class WorkerThread(threading.Thread):
         super().__init__(name=f"treadle-worker-{number}", daemon=True)
         self.pool = pool
         self.busy = False
+        self.served = 0  # written by this thread only, so no lock is needed
         self.conn: HttpConnection | None = None
 
     def run(self) -> None:
@@ -44,7 +45,7 @@ class WorkerThread(threading.Thread):
             self.busy = True
             self.conn = conn
             try:
-                conn.communicate()
+                self.served += conn.communicate()
             except Exception:
                 error_log.exception("unexpected error serving %s", conn.remote_addr)
                 conn.close()
@@ -77,6 +78,7 @@ class ThreadPool:
         self._lock = threading.Lock()
         self._numbered = 0
         self._last_note = 0.0
+        self._retired_served = 0
 
     def start(self) -> None:
         for _ in range(self.min):
@@ -125,6 +127,7 @@ class ThreadPool:
             with self._lock:
                 if len(self._threads) > self.min:
                     self._threads.remove(worker)
+                    self._retired_served += worker.served
                     return None
             return self._queue.get()
 
@@ -139,6 +142,11 @@ class ThreadPool:
     @property
     def idle(self) -> int:
         return len(self._threads) - self.busy
+
+    @property
+    def served(self) -> int:
+        with self._lock:
+            return self._retired_served + sum(w.served for w in self._threads)
 
     @property
     def qsize(self) -> int:

@@ -1,0 +1,147 @@
+"""The command line, in a subprocess: startup line, SIGTERM drain, SIGINT, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from ._wire import Client
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+@contextmanager
+def treadle(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "treadle", "--bind", "127.0.0.1:0", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        url = None
+        for line in proc.stderr:  # the startup line is the signal that it is ready
+            match = LISTENING.search(line)
+            if match:
+                url = match[1]
+                break
+        assert url is not None, "no startup line"
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "treadle", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_serves_the_demo_app() -> None:
+    with treadle("treadle.demo:app") as (_, url):
+        assert httpx.get(url + "/hello").text == "Hello, world!"
+        assert httpx.post(url + "/echo", content=b"hi").json()["body"] == "hi"
+        lines = httpx.get(url + "/stream?n=3").text.splitlines()
+        assert lines == ["line 1 of 3", "line 2 of 3", "line 3 of 3"]
+
+
+def test_sigterm_drains_in_flight_requests_then_exits_0() -> None:
+    with treadle("--stats-path", "/_stats", "treadle.demo:app") as (proc, url):
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        client = Client(socket.create_connection((host, int(port)), timeout=10))
+        client.send(b"GET /sleep?ms=700 HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while json.loads(httpx.get(url + "/_stats").text)["busy_threads"] < 1:
+            assert time.monotonic() < deadline
+        proc.send_signal(signal.SIGTERM)
+        response = client.read_response()
+        assert response.status == 200 and response.body == b"slept 700 ms\n"
+        assert response.header("Connection") == "close"
+        assert proc.wait(10) == 0
+        client.close()
+
+
+def test_sigint_stops_quickly() -> None:
+    with treadle("treadle.demo:app") as (proc, url):
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        client = Client(socket.create_connection((host, int(port)), timeout=10))
+        client.send(b"GET /sleep?ms=20000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert httpx.get(url + "/hello").status_code == 200  # the sleeper is in a worker now
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        assert time.monotonic() - started < 5
+        client.close()
+
+
+def test_access_log_to_stdout() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "treadle", "--bind", "127.0.0.1:0", "--access-log", "-", "treadle.demo:app"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        url = next(m[1] for line in proc.stderr if (m := LISTENING.search(line)))
+        httpx.get(url + "/hello?x=1", headers={"User-Agent": "probe/1", "Referer": "http://r/"})
+        line = proc.stdout.readline()
+        assert re.fullmatch(
+            r'127\.0\.0\.1 - - \[[^\]]+\] "GET /hello\?x=1 HTTP/1\.1" 200 13 "http://r/" "probe/1"\n', line
+        ), line
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0", "treadle.demo:app"], "--threads"),
+        (["--threads", "many", "treadle.demo:app"], "--threads"),
+        (["--bind", "nowhere", "treadle.demo:app"], "--bind"),
+        (["--keep-alive", "-1", "treadle.demo:app"], "--keep-alive"),
+        (["--threads", "4", "--max-threads", "2", "treadle.demo:app"], "--max-threads"),
+        (["no_such_module_x:app"], "cannot import 'no_such_module_x'"),
+        (["treadle.demo:nothing"], "has no attribute 'nothing'"),
+        (["treadle.demo"], "is not MODULE:APP"),
+        ([], "MODULE:APP"),
+        (["--log-level", "loud", "treadle.demo:app"], "--log-level"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = _run(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("treadle: error:") and message in lines[0], lines
+
+
+def test_port_in_use_is_one_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = _run("--bind", f"127.0.0.1:{taken.getsockname()[1]}", "treadle.demo:app")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("treadle: error: cannot listen")
+
+
+def test_version() -> None:
+    result = _run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("treadle ")
