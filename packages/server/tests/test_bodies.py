@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -64,7 +66,10 @@ def test_file_like_methods() -> None:
 
 def test_rfc9112_7_1_chunked_with_extensions_and_trailers() -> None:
     body = ChunkedRFile(LIMITS)
-    data = b'5;name=val;q="a \\" b"\r\nhello\r\n6 ; ext\r\n world\r\n0\r\nX-Sum: 1\r\nX-B:2\r\n\r\nNEXT'
+    data = (
+        b'5;name=val;q="a \\" b"\r\nhello\r\n6 ; ext\r\n world\r\n'
+        b"0\r\nX-Sum: 1\r\nX-B:2\r\n\r\nNEXT"
+    )
     taken = body.feed(data)
     assert data[taken:] == b"NEXT"
     assert body.complete and body.read() == b"hello world"
@@ -134,7 +139,7 @@ def test_property_chunked_split_anywhere_decodes_the_same(data: st.DataObject) -
     cuts = sorted(data.draw(st.sets(st.integers(1, len(CHUNKED) - 1), max_size=40)))
     bounds = [0, *cuts, len(CHUNKED)]
     body = ChunkedRFile(LIMITS)
-    rest = feed_all(body, [CHUNKED[a:b] for a, b in zip(bounds, bounds[1:], strict=False)])
+    rest = feed_all(body, [CHUNKED[a:b] for a, b in itertools.pairwise(bounds)])
     assert body.complete and rest == b"GET / HTTP/1.1\r\n"
     assert body.read() == b"abc0123456789abcdef" and body.trailers == [(b"T", b"v")]
 

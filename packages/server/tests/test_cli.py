@@ -90,7 +90,16 @@ def test_sigint_stops_quickly() -> None:
 
 def test_access_log_to_stdout() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "treadle", "--bind", "127.0.0.1:0", "--access-log", "-", "treadle.demo:app"],
+        [
+            sys.executable,
+            "-m",
+            "treadle",
+            "--bind",
+            "127.0.0.1:0",
+            "--access-log",
+            "-",
+            "treadle.demo:app",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -101,7 +110,9 @@ def test_access_log_to_stdout() -> None:
         httpx.get(url + "/hello?x=1", headers={"User-Agent": "probe/1", "Referer": "http://r/"})
         line = proc.stdout.readline()
         assert re.fullmatch(
-            r'127\.0\.0\.1 - - \[[^\]]+\] "GET /hello\?x=1 HTTP/1\.1" 200 13 "http://r/" "probe/1"\n', line
+            r'127\.0\.0\.1 - - \[[^\]]+\] "GET /hello\?x=1 HTTP/1\.1" 200 13 '
+            r'"http://r/" "probe/1"\n',
+            line,
         ), line
     finally:
         proc.terminate()

@@ -29,7 +29,9 @@ HOLDERS: dict[str, Callable[[Client], None]] = {
     "idle after a request": lambda c: c.request(GET) and None,
     "connected, sent nothing": lambda c: None,
     "sent half a head": lambda c: c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: "),
-    "sent half a body": lambda c: c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc"),
+    "sent half a body": lambda c: c.send(
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc"
+    ),
 }
 
 
@@ -46,7 +48,9 @@ def test_ninth_client_served_while_eight_hold_connections(
         assert srv.stats()["busy_threads"] == 0  # nobody holds a thread while waiting
 
 
-def test_sixty_idle_keep_alive_clients_on_five_threads(make_server: ServerFactory, connect: Connect) -> None:
+def test_sixty_idle_keep_alive_clients_on_five_threads(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     with make_server(hello_app, threads=5, limits=PATIENT) as srv:
         clients = [connect(srv, timeout=3.0) for _ in range(60)]
         for round_ in range(2):
@@ -55,7 +59,9 @@ def test_sixty_idle_keep_alive_clients_on_five_threads(make_server: ServerFactor
         assert srv.stats()["parked_connections"] == 60
 
 
-def test_full_queue_answers_503_with_retry_after(make_server: ServerFactory, connect: Connect) -> None:
+def test_full_queue_answers_503_with_retry_after(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     release = threading.Event()
     entered = threading.Event()
 
@@ -81,7 +87,9 @@ def test_full_queue_answers_503_with_retry_after(make_server: ServerFactory, con
         assert srv.stats()["shed_503"] == 1
 
 
-def test_pool_grows_toward_max_and_shrinks_back(make_server: ServerFactory, connect: Connect) -> None:
+def test_pool_grows_toward_max_and_shrinks_back(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     barrier = threading.Barrier(3, timeout=5)
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -110,7 +118,9 @@ def test_worker_survives_a_client_that_vanishes_mid_response(
 
     with make_server(big, threads=1) as srv:
         client = connect(srv)
-        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        client.sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
         client.send(GET)
         client.file.read(10)
         client.close()  # reset, mid-body

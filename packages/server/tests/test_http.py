@@ -17,7 +17,9 @@ Connect = Callable[..., Client]
 GET = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
-def test_keep_alive_serves_many_requests_on_one_connection(server: HttpServer, connect: Connect) -> None:
+def test_keep_alive_serves_many_requests_on_one_connection(
+    server: HttpServer, connect: Connect
+) -> None:
     client = connect(server)
     for i in range(5):
         response = client.request(b"GET /r%d HTTP/1.1\r\nHost: t\r\n\r\n" % i)
@@ -26,14 +28,18 @@ def test_keep_alive_serves_many_requests_on_one_connection(server: HttpServer, c
     assert server.stats()["accepted_connections"] == 1
 
 
-def test_rfc9112_9_3_2_pipelined_requests_answered_in_order(server: HttpServer, connect: Connect) -> None:
+def test_rfc9112_9_3_2_pipelined_requests_answered_in_order(
+    server: HttpServer, connect: Connect
+) -> None:
     client = connect(server)
     client.send(b"".join(b"GET /p%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(10)))
     bodies = [client.read_response().body for _ in range(10)]
     assert bodies == [b"hello /p%d " % i for i in range(10)]
 
 
-def test_pipelined_after_a_body_and_after_a_chunked_body(server: HttpServer, connect: Connect) -> None:
+def test_pipelined_after_a_body_and_after_a_chunked_body(
+    server: HttpServer, connect: Connect
+) -> None:
     client = connect(server)
     client.send(
         b"POST /one HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
@@ -53,7 +59,9 @@ def test_request_split_across_many_sends(server: HttpServer, connect: Connect) -
     assert client.read_response().body == b"hello /s hello"
 
 
-def test_rfc9112_9_3_http_1_0_closes_unless_keep_alive(server: HttpServer, connect: Connect) -> None:
+def test_rfc9112_9_3_http_1_0_closes_unless_keep_alive(
+    server: HttpServer, connect: Connect
+) -> None:
     client = connect(server)
     response = client.request(b"GET /x HTTP/1.0\r\n\r\n")
     assert response.header("Connection") == "close" and client.at_eof()
@@ -98,12 +106,16 @@ def test_rfc9110_10_1_1_100_continue_sent_before_body(server: HttpServer, connec
     assert client.read_response().body == b"hello /c data"
 
 
-def test_100_continue_not_sent_when_body_refused(make_server: ServerFactory, connect: Connect) -> None:
+def test_100_continue_not_sent_when_body_refused(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     from treadle.limits import Limits
 
     with make_server(hello_app, limits=Limits(max_body_size=10)) as srv:
         client = connect(srv)
-        client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n")
+        client.send(
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"
+        )
         response = client.read_response()
         assert response.status == 413 and client.at_eof()
 
@@ -130,7 +142,9 @@ def test_head_has_no_body_but_the_get_headers(make_server: ServerFactory, connec
 
 
 @pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
-def test_204_and_304_have_no_body(make_server: ServerFactory, connect: Connect, status: str) -> None:
+def test_204_and_304_have_no_body(
+    make_server: ServerFactory, connect: Connect, status: str
+) -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         start_response(status, [("Content-Length", "5")] if status.startswith("204") else [])
         return [b"oops!"]
@@ -165,7 +179,12 @@ def test_streamed_response_is_chunked_on_1_1_and_close_delimited_on_1_0(
 
 def test_date_and_server_headers(server: HttpServer, connect: Connect) -> None:
     response = connect(server).request(GET)
-    assert response.header("Server", ) == server.software
+    assert (
+        response.header(
+            "Server",
+        )
+        == server.software
+    )
     assert (response.header("Date") or "").endswith(" GMT")
 
 
@@ -175,12 +194,16 @@ def test_date_and_server_headers(server: HttpServer, connect: Connect) -> None:
         (b"GET / HTTP/1.1\r\n\r\n", 400),
         (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
         (b"GET / HTTP/1.1\r\nHost: t\r\nX : y\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
         (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
         (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
         (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431),
         (b"GET / HTTP/1.1\nHost: t\n\n", 400),
-        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n", 400),
     ],
 )
 def test_refused_requests_get_their_status_and_a_close(
@@ -193,7 +216,9 @@ def test_refused_requests_get_their_status_and_a_close(
     assert client.at_eof()
 
 
-def test_error_after_pipelined_request_closes_after_the_good_one(server: HttpServer, connect: Connect) -> None:
+def test_error_after_pipelined_request_closes_after_the_good_one(
+    server: HttpServer, connect: Connect
+) -> None:
     client = connect(server)
     client.send(GET + b"GET / HTTP/1.1\r\n\r\n" + GET)
     assert client.read_response().status == 200
@@ -201,7 +226,9 @@ def test_error_after_pipelined_request_closes_after_the_good_one(server: HttpSer
     assert client.at_eof()
 
 
-def test_underscore_headers_cannot_spoof_dashed_ones(make_server: ServerFactory, connect: Connect) -> None:
+def test_underscore_headers_cannot_spoof_dashed_ones(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     seen: list[str | None] = []
 
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:

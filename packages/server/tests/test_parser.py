@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +29,12 @@ def refused(data: bytes, limits: Limits = LIMITS) -> int:
 
 def test_simple_get() -> None:
     head = parse(b"GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n")
-    assert (head.method, head.path, head.query, head.protocol) == ("GET", b"/a/b", b"x=1&y=2", "HTTP/1.1")
+    assert (head.method, head.path, head.query, head.protocol) == (
+        "GET",
+        b"/a/b",
+        b"x=1&y=2",
+        "HTTP/1.1",
+    )
     assert head.headers == [(b"Host", b"example.com"), (b"Accept", b"*/*")]
     assert head.keep_alive and head.content_length is None and not head.chunked
 
@@ -79,7 +86,9 @@ def test_rfc9110_15_6_6_other_major_versions_505(version: bytes) -> None:
     assert refused(b"GET / " + version + b"\r\nHost: a\r\n\r\n") == 505
 
 
-@pytest.mark.parametrize("version", [b"HTTP/1", b"http/1.1", b"HTTP/1.1.1", b"HTTP/11", b"HTTP/1.10"])
+@pytest.mark.parametrize(
+    "version", [b"HTTP/1", b"http/1.1", b"HTTP/1.1.1", b"HTTP/11", b"HTTP/1.10"]
+)
 def test_rfc9112_2_3_malformed_version_400(version: bytes) -> None:
     assert refused(b"GET / " + version + b"\r\nHost: a\r\n\r\n") == 400
 
@@ -90,7 +99,8 @@ def test_rfc9112_2_3_higher_minor_is_served_as_1_1() -> None:
 
 
 @pytest.mark.parametrize(
-    "target", [b"/a b", b"/a\"b", b"/a<b", b"/%zz", b"/%4", b"/a#frag", b"/\xc3\xa9", b"/a\\b", b"/{x}"]
+    "target",
+    [b"/a b", b'/a"b', b"/a<b", b"/%zz", b"/%4", b"/a#frag", b"/\xc3\xa9", b"/a\\b", b"/{x}"],
 )
 def test_rfc9112_3_2_invalid_origin_form_400(target: bytes) -> None:
     assert refused(b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n") == 400
@@ -103,7 +113,12 @@ def test_rfc9112_3_2_1_origin_form_allows_pchars() -> None:
 
 def test_rfc9112_3_2_2_absolute_form_authority_wins_over_host() -> None:
     head = parse(b"GET http://Example.org:8080/p?q=1 HTTP/1.1\r\nHost: other\r\n\r\n")
-    assert (head.scheme, head.host, head.path, head.query) == ("http", b"Example.org:8080", b"/p", b"q=1")
+    assert (head.scheme, head.host, head.path, head.query) == (
+        "http",
+        b"Example.org:8080",
+        b"/p",
+        b"q=1",
+    )
 
 
 def test_rfc9112_3_2_2_absolute_form_empty_path_is_root() -> None:
@@ -168,7 +183,10 @@ def test_rfc9110_5_5_control_characters_in_value_400(value: bytes) -> None:
 
 
 def test_rfc9110_5_5_obs_text_in_value_allowed() -> None:
-    assert parse(b"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xe9\r\n\r\n").headers[1] == (b"X", b"caf\xe9")
+    assert parse(b"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xe9\r\n\r\n").headers[1] == (
+        b"X",
+        b"caf\xe9",
+    )
 
 
 @pytest.mark.parametrize("line", [b": empty", b"No colon", b"Bad[name]: x", b"\xffname: x"])
@@ -187,7 +205,10 @@ def test_rfc9112_6_3_invalid_content_length_400(value: bytes) -> None:
 
 
 def test_rfc9112_6_3_duplicate_content_length_400() -> None:
-    assert refused(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n") == 400
+    assert (
+        refused(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
+        == 400
+    )
     assert refused(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n") == 400
 
 
@@ -213,12 +234,18 @@ def test_rfc9112_6_1_transfer_encoding_on_1_0_400() -> None:
     ],
 )
 def test_rfc9112_6_1_transfer_codings(value: bytes, status: int) -> None:
-    assert refused(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " + value + b"\r\n\r\n") == status
+    assert (
+        refused(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " + value + b"\r\n\r\n")
+        == status
+    )
 
 
 def test_rfc9112_6_1_chunked_is_case_insensitive_and_split_across_fields() -> None:
     assert parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ChUnKeD\r\n\r\n").chunked
-    data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = (
+        b"POST / HTTP/1.1\r\nHost: a\r\n"
+        b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     assert refused(data) == 501
 
 
@@ -298,7 +325,7 @@ def test_property_head_split_anywhere_parses_the_same(request: bytes, data: st.D
     whole = parse_head(request, LIMITS)
     cuts = sorted(data.draw(st.sets(st.integers(1, len(request) - 1), max_size=len(request))))
     bounds = [0, *cuts, len(request)]
-    pieces = [request[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    pieces = [request[a:b] for a, b in itertools.pairwise(bounds)]
     assert _parse_incrementally(pieces) == whole
 
 
@@ -329,7 +356,9 @@ def test_property_valid_fields_round_trip(
     fields: list[tuple[str, str]], data: st.DataObject
 ) -> None:
     lines = [f"{n}: {v}" for n, v in fields if n.lower() not in _FRAMING]
-    head = ("GET /p HTTP/1.1\r\nHost: h\r\n" + "".join(f"{line}\r\n" for line in lines) + "\r\n").encode()
+    head = (
+        "GET /p HTTP/1.1\r\nHost: h\r\n" + "".join(f"{line}\r\n" for line in lines) + "\r\n"
+    ).encode()
     parsed = parse(head)
     assert [(n, v) for n, v in parsed.headers[1:]] == [
         (n.encode(), v.strip(" ").encode()) for n, v in (line.split(": ", 1) for line in lines)

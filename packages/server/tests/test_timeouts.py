@@ -44,7 +44,9 @@ def test_body_stall_gets_408(make_server: ServerFactory, connect: Connect) -> No
         assert client.read_response().status == 408 and client.at_eof()
 
 
-def test_slowloris_cannot_outlive_the_head_deadline(make_server: ServerFactory, connect: Connect) -> None:
+def test_slowloris_cannot_outlive_the_head_deadline(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     """One byte every 0.1 s keeps the connection active, but the deadline is for the whole head."""
     with make_server(hello_app, limits=SHORT) as srv:
         client = connect(srv, timeout=5.0)

@@ -15,7 +15,10 @@ from ._wire import Client
 from .conftest import ServerFactory
 
 Connect = Callable[..., Client]
-GET = b"GET /a%20b/c?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nCookie: a=1\r\nCookie: b=2\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n"
+GET = (
+    b"GET /a%20b/c?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n"
+    b"Cookie: a=1\r\nCookie: b=2\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n"
+)
 
 
 def capture(store: dict[str, Any]) -> Callable[[Environ, StartResponse], list[bytes]]:
@@ -101,7 +104,9 @@ def test_write_callable_and_iterable_close(make_server: ServerFactory, connect: 
     assert response.body == b"written and iterated" and closed == [True]
 
 
-def test_close_called_even_when_iteration_fails(make_server: ServerFactory, connect: Connect) -> None:
+def test_close_called_even_when_iteration_fails(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     closed: list[bool] = []
 
     class Body:
@@ -132,7 +137,9 @@ def test_app_exception_before_start_gives_500(make_server: ServerFactory, connec
         assert connect(srv).request(GET).status == 500  # the worker survived
 
 
-def test_app_exception_after_headers_closes_connection(make_server: ServerFactory, connect: Connect) -> None:
+def test_app_exception_after_headers_closes_connection(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         start_response("200 OK", [])
         yield b"partial"
@@ -145,7 +152,9 @@ def test_app_exception_after_headers_closes_connection(make_server: ServerFactor
             client.read_response()  # the chunked stream never ends properly
 
 
-def test_exc_info_replaces_headers_before_they_are_sent(make_server: ServerFactory, connect: Connect) -> None:
+def test_exc_info_replaces_headers_before_they_are_sent(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", [("X-First", "1")])
         try:
@@ -248,7 +257,9 @@ def test_app_short_of_content_length_gets_connection_closed(
     assert raw.endswith(b"12345") and raw.count(b"HTTP/1.1") == 1
 
 
-def test_app_connection_close_header_is_honoured(make_server: ServerFactory, connect: Connect) -> None:
+def test_app_connection_close_header_is_honoured(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", [("Connection", "close")])
         return [b"bye"]
@@ -268,7 +279,9 @@ def test_non_bytes_from_app_gives_500(make_server: ServerFactory, connect: Conne
         assert connect(srv).request(GET).status == 500
 
 
-def test_file_wrapper_streams_a_file(make_server: ServerFactory, connect: Connect, tmp_path: Any) -> None:
+def test_file_wrapper_streams_a_file(
+    make_server: ServerFactory, connect: Connect, tmp_path: Any
+) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"z" * 200_000)
 

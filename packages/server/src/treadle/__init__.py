@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .limits import Limits  # noqa: E402
-from .server import HttpServer, serve  # noqa: E402
+from .limits import Limits
+from .server import HttpServer, serve
 
 __all__ = ["HttpServer", "Limits", "__version__", "serve"]

@@ -1,4 +1,4 @@
-"""RFC 9112 / RFC 9110 / RFC 3986 grammar, as commented ABNF beside the byte regexes that enforce it.
+"""RFC 9112, RFC 9110 and RFC 3986 grammar: commented ABNF beside the regexes that enforce it.
 
 Every regex here is meant for ``fullmatch`` on bytes. They encode only what the grammar allows;
 the parser decides which status a mismatch earns.

@@ -41,7 +41,7 @@ class _BufferedBody:
     def _store(self, data: bytes | memoryview) -> None:
         self._size += len(data)
         if self._size > self._spool_size and isinstance(self._file, io.BytesIO):
-            spooled = tempfile.TemporaryFile()
+            spooled = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by close()
             spooled.write(self._file.getbuffer())
             self._file = spooled
         self._file.write(data)

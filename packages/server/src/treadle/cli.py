@@ -64,33 +64,62 @@ def _bind(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="treadle", description="Serve a WSGI application with treadle.")
-    p.add_argument("app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:app")
+    p.add_argument(
+        "app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:app"
+    )
     p.add_argument("--version", action="version", version=f"treadle {__version__}")
     p.add_argument(
-        "-b", "--bind", action="append", type=_bind, metavar="ADDR",
+        "-b",
+        "--bind",
+        action="append",
+        type=_bind,
+        metavar="ADDR",
         help="HOST:PORT, [IPv6]:PORT or a Unix socket path; repeatable (default 127.0.0.1:8000)",
     )
     p.add_argument("--threads", type=_positive_int, default=5, help="worker threads (default 5)")
     p.add_argument("--max-threads", type=_positive_int, help="grow the pool up to this many")
     p.add_argument("--backlog", type=_positive_int, default=4096, help="listen backlog")
-    p.add_argument("--queue-size", type=_positive_int, default=1024,
-                   help="requests waiting for a thread before 503 (default 1024)")
-    p.add_argument("--keep-alive", type=_positive_float, default=limits.KEEP_ALIVE_TIMEOUT,
-                   metavar="SECONDS", help="idle keep-alive timeout (default 5)")
-    p.add_argument("--timeout", type=_positive_float, default=limits.TIMEOUT, metavar="SECONDS",
-                   help="deadline for a request head, a body stall or a send stall (default 10)")
-    p.add_argument("--graceful-timeout", type=_non_negative_float, default=10.0,
-                   metavar="SECONDS", help="how long SIGTERM lets requests finish (default 10)")
+    p.add_argument(
+        "--queue-size",
+        type=_positive_int,
+        default=1024,
+        help="requests waiting for a thread before 503 (default 1024)",
+    )
+    p.add_argument(
+        "--keep-alive",
+        type=_positive_float,
+        default=limits.KEEP_ALIVE_TIMEOUT,
+        metavar="SECONDS",
+        help="idle keep-alive timeout (default 5)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=limits.TIMEOUT,
+        metavar="SECONDS",
+        help="deadline for a request head, a body stall or a send stall (default 10)",
+    )
+    p.add_argument(
+        "--graceful-timeout",
+        type=_non_negative_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long SIGTERM lets requests finish (default 10)",
+    )
     p.add_argument("--max-request-line", type=_positive_int, default=limits.MAX_REQUEST_LINE)
     p.add_argument("--max-header-count", type=_positive_int, default=limits.MAX_HEADER_COUNT)
     p.add_argument("--max-field-line", type=_positive_int, default=limits.MAX_FIELD_LINE)
     p.add_argument("--max-head-size", type=_positive_int, default=limits.MAX_HEAD_SIZE)
     p.add_argument("--max-body-size", type=_positive_int, default=limits.MAX_BODY_SIZE)
-    p.add_argument("--stats-path", metavar="PATH",
-                   help="answer GET PATH with server stats (JSON; ?format=prometheus)")
+    p.add_argument(
+        "--stats-path",
+        metavar="PATH",
+        help="answer GET PATH with server stats (JSON; ?format=prometheus)",
+    )
     p.add_argument("--access-log", metavar="FILE|-", help="Combined Log Format to FILE or stdout")
-    p.add_argument("--log-level", default="info",
-                   choices=["debug", "info", "warning", "error", "critical"])
+    p.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
+    )
     p.add_argument("--factory", action="store_true", help="APP is a factory: call it for the app")
     return p
 
@@ -184,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if signum == signal.SIGINT:
             stop_timeout = 0.0
         logging.getLogger("treadle.error").info(
-            "%s: stopping%s", signal.Signals(signum).name,
+            "%s: stopping%s",
+            signal.Signals(signum).name,
             f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else "",
         )
         server.interrupt()

@@ -15,6 +15,7 @@ worker ever waits on a client, and idle keep-alive connections cost a poller ent
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -22,9 +23,9 @@ import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from .accesslog import log_request
 from .errors import HttpError, RequestTimeout
 from .parser import find_head_end
-from .accesslog import log_request
 from .request import HttpRequest, error_response
 
 if TYPE_CHECKING:
@@ -94,7 +95,10 @@ class HttpConnection:
         if (
             find_head_end(buf, self.scanned) >= 0
             or len(buf) > limits.max_head_size
-            or (len(buf) > limits.max_request_line and buf.find(b"\n", 0, limits.max_request_line + 2) < 0)
+            or (
+                len(buf) > limits.max_request_line
+                and buf.find(b"\n", 0, limits.max_request_line + 2) < 0
+            )
         ):
             return Ready.DISPATCH  # complete, or bound to be refused: a worker answers
         self.scanned = max(0, len(buf) - 3)
@@ -127,10 +131,8 @@ class HttpConnection:
         return True
 
     def _try_send(self, data: bytes) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.socket.send(data)
-        except OSError:
-            pass
 
     # -- worker side -----------------------------------------------------------------------------
 
@@ -239,10 +241,8 @@ class HttpConnection:
             return
         self.closed = True
         self.server.forget(self)
-        try:
+        with contextlib.suppress(OSError):
             self.socket.close()
-        except OSError:
-            pass
         if self.pending is not None:
             self.pending.body.close()
             self.pending = None

@@ -1,10 +1,10 @@
 """The demo app that ``scripts/serve`` runs: ``treadle.demo:app``.
 
-    /            a small hello page
-    /hello       "Hello, world!" as text/plain: the cheapest route
-    /echo        JSON of what the app saw: method, path, query, headers, body
-    /stream?n=N  N lines streamed without a Content-Length (chunked on HTTP/1.1)
-    /sleep?ms=N  sleeps N milliseconds (at most 60 s), then answers
+/            a small hello page
+/hello       "Hello, world!" as text/plain: the cheapest route
+/echo        JSON of what the app saw: method, path, query, headers, body
+/stream?n=N  N lines streamed without a Content-Length (chunked on HTTP/1.1)
+/sleep?ms=N  sleeps N milliseconds (at most 60 s), then answers
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ PAGE = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>treadle</title></head>
 <body><h1>Hello from treadle</h1>
 <ul><li><a href="/hello">/hello</a></li><li><a href="/echo?x=1">/echo</a></li>
-<li><a href="/stream?n=5">/stream?n=5</a></li><li><a href="/sleep?ms=100">/sleep?ms=100</a></li></ul>
+<li><a href="/stream?n=5">/stream?n=5</a></li>
+<li><a href="/sleep?ms=100">/sleep?ms=100</a></li></ul>
 </body></html>
 """
 

@@ -12,6 +12,7 @@ of hand-backs and a wake-up socket pair.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import selectors
@@ -42,10 +43,8 @@ class _Waker:
         self.writer.setblocking(False)
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # full means already awake; closed means stopping
             self.writer.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or closing
 
     def drain(self) -> None:
         try:
@@ -71,10 +70,8 @@ class EpollPoller:
         self._epoll.register(sock.fileno(), select.EPOLLIN)
 
     def remove_listener(self, sock: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             self._epoll.unregister(sock.fileno())
-        except (OSError, ValueError):
-            pass
 
     def park(self, conn: HttpConnection) -> None:
         if conn.registered:
@@ -120,10 +117,8 @@ class SelectorPoller:
         self._selector.register(sock, selectors.EVENT_READ)
 
     def remove_listener(self, sock: socket.socket) -> None:
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
 
     def park(self, conn: HttpConnection) -> None:
         self._handbacks.append(conn)
@@ -132,10 +127,8 @@ class SelectorPoller:
 
     def discard(self, conn: HttpConnection) -> None:
         """Forget a parked connection about to be closed (acceptor thread only)."""
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn.socket)
-        except (KeyError, ValueError):
-            pass
 
     def poll(self, timeout: float) -> list[int]:
         self._owner = threading.get_ident()

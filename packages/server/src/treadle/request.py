@@ -45,6 +45,7 @@ class HttpRequest:
         "method",
         "minor",
         "no_body",
+        "outheaders",
         "path",
         "qs",
         "remaining",
@@ -54,7 +55,6 @@ class HttpRequest:
         "sent_headers",
         "server",
         "status",
-        "outheaders",
         "uri",
     )
 

@@ -12,6 +12,7 @@ numbers stay readable when every worker is busy.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -46,10 +47,10 @@ SHED_RESPONSE = (
 
 
 def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
-    """(address family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path."""
+    """(family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path."""
     if isinstance(bind_addr, tuple):
-        host, port = bind_addr
-        return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(port))
+        host, number = bind_addr
+        return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(number))
     text = bind_addr
     if text.startswith("unix:"):
         return socket.AF_UNIX, text[5:]
@@ -258,10 +259,8 @@ class HttpServer:
         if not self.requests.put(conn):
             self._shed += 1
             conn.buf = b""
-            try:
+            with contextlib.suppress(OSError):
                 conn.socket.send(SHED_RESPONSE)
-            except OSError:
-                pass
             conn.close_gracefully()
 
     def _sweep(self, now: float) -> None:
@@ -337,10 +336,8 @@ class HttpServer:
             ctype = b"application/json"
         conn.buf = b""
         head = b"HTTP/1.1 200 OK\r\nContent-Type: %b\r\nContent-Length: %d\r\n" % (ctype, len(body))
-        try:
+        with contextlib.suppress(OSError):
             conn.socket.send(head + b"Connection: close\r\n\r\n" + body)
-        except OSError:
-            pass
         conn.close_gracefully()
 
     # -- stopping -----------------------------------------------------------------------------
@@ -363,20 +360,16 @@ class HttpServer:
             sock.close()
         self.sockets = []
         for path in self._unix_paths:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
         self._unix_paths = []
         for conn in list(self._conns.values()):
             if conn.parked_at:
                 conn.close()
         stuck = self.requests.stop(max(0.0, deadline - time.monotonic()))
         for conn in stuck:
-            try:
+            with contextlib.suppress(OSError):
                 conn.socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for conn in list(self._conns.values()):
             conn.close()
         if poller is not None:
@@ -385,7 +378,9 @@ class HttpServer:
         self._prepared = False
 
 
-def serve(app: WSGIApp, bind: BindAddr | Iterable[BindAddr] = ("127.0.0.1", 8000), **kwargs: Any) -> None:
+def serve(
+    app: WSGIApp, bind: BindAddr | Iterable[BindAddr] = ("127.0.0.1", 8000), **kwargs: Any
+) -> None:
     """Serve ``app`` until interrupted (Ctrl-C), then stop gracefully."""
     server = HttpServer(bind, app, **kwargs)
     try:

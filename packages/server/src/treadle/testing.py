@@ -1,7 +1,7 @@
 """Run a treadle server on port 0 in a background thread, for tests.
 
-    with serving(app, threads=5) as url:
-        httpx.get(url + "/")
+with serving(app, threads=5) as url:
+    httpx.get(url + "/")
 """
 
 from __future__ import annotations

@@ -136,7 +136,9 @@ class WSGIGateway_10:
         if req.head.chunked:
             env["CONTENT_LENGTH"] = str(body.size)
             trailers = getattr(body, "trailers", [])
-            env["treadle.trailers"] = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in trailers]
+            env["treadle.trailers"] = [
+                (n.decode("latin-1"), v.decode("latin-1")) for n, v in trailers
+            ]
         return env
 
     def respond(self) -> None:
