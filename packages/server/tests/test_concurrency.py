@@ -45,7 +45,8 @@ def test_ninth_client_served_while_eight_hold_connections(
             hold(client)
         ninth = connect(srv, timeout=3.0)
         assert ninth.request(b"GET /ninth HTTP/1.1\r\nHost: t\r\n\r\n").body == b"hello /ninth "
-        assert srv.stats()["busy_threads"] == 0  # nobody holds a thread while waiting
+        # The eight hold no thread; only the ninth's own worker may still be finishing up.
+        assert srv.stats()["busy_threads"] <= 1
 
 
 def test_sixty_idle_keep_alive_clients_on_five_threads(
