@@ -51,6 +51,7 @@ def test_known_length_spools_large_bodies_to_a_file() -> None:
     body.feed(b"x" * 3000)
     assert body.complete and not hasattr(body._file, "getbuffer")
     assert body.read(10) == b"x" * 10 and len(body.read()) == 2990
+    body.close()
 
 
 def test_file_like_methods() -> None:

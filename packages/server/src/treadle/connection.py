@@ -162,6 +162,7 @@ class HttpConnection:
             else:
                 self.pending = None
             req.respond()
+            req.body.close()
             served += 1
             self.requests += 1
             if server.access_logging:

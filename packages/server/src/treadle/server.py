@@ -131,6 +131,8 @@ class HttpServer:
             for sock in self.sockets:
                 sock.close()
             self.sockets = []
+            self._poller.close()
+            self._poller = None
             raise
         for sock in self.sockets:
             self._listeners[sock.fileno()] = sock
