@@ -57,7 +57,11 @@ ABSOLUTE_FORM = re.compile(
 # field-value = *field-content ; field-vchar = VCHAR / obs-text            ; RFC 9110 §5.5
 # (values are matched as *( SP / HTAB / VCHAR / obs-text ) and then stripped of OWS; no CTL,
 # so CR, LF and NUL are refused.)
+_FIELD_LINE = rb"[" + _TCHAR + rb"]+:[\t \x21-\x7e\x80-\xff]*"
 FIELD_LINE = re.compile(rb"([" + _TCHAR + rb"]+):([\t \x21-\x7e\x80-\xff]*)")
+# field-section = *( field-line CRLF ): the whole block checked in one pass, so the parser can
+# split it with plain byte methods afterwards.
+FIELD_SECTION = re.compile(rb"(?:" + _FIELD_LINE + rb"\r\n)*")
 
 # chunk      = chunk-size [ chunk-ext ] CRLF chunk-data CRLF               ; RFC 9112 §7.1
 # chunk-size = 1*HEXDIG

@@ -12,7 +12,7 @@ server that repairs what an upstream proxy passed through is where request smugg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import _abnf
 from .errors import (
@@ -28,8 +28,9 @@ from .limits import Limits
 Headers = list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHead:
+class RequestHead(NamedTuple):
+    """A parsed request head: immutable (a tuple), and cheap to build on the hot path."""
+
     method: str
     target: bytes
     protocol: str  # as received, e.g. "HTTP/1.1"
@@ -69,15 +70,12 @@ def parse_head(buf: bytes, limits: Limits) -> tuple[RequestHead, int] | None:
         return None
     if end - start > limits.max_head_size:
         raise FieldsTooLarge("request head too large")
-    lines = buf[start:end].split(b"\r\n")
-    request_line = lines[0]
-    if len(request_line) > limits.max_request_line:
+    line_end = buf.find(b"\r\n", start)
+    if line_end - start > limits.max_request_line:
         raise UriTooLong("request line too long")
-    method, target, protocol, minor = _parse_request_line(request_line)
-    if len(lines) - 1 > limits.max_header_count:
-        raise FieldsTooLarge("too many header fields")
-    headers = _parse_field_lines(lines, limits.max_field_line)
-    return _interpret(method, target, protocol, minor, headers, limits), end + 4
+    method, target, protocol, minor = _parse_request_line(buf[start:line_end])
+    headers = _parse_field_section(buf[line_end + 2 : end + 2], limits)
+    return _interpret(method, target, protocol, minor, headers), end + 4
 
 
 def _check_incomplete(buf: bytes, start: int, limits: Limits) -> None:
@@ -94,14 +92,27 @@ def _check_incomplete(buf: bytes, start: int, limits: Limits) -> None:
         raise FieldsTooLarge("request head too large")
 
 
+# Methods and versions seen on nearly every request skip their regexes.
+_COMMON_METHODS = {
+    m: m.decode() for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
+}
+_COMMON_VERSIONS = {b"HTTP/1.1": ("HTTP/1.1", 1), b"HTTP/1.0": ("HTTP/1.0", 0)}
+
+
 def _parse_request_line(line: bytes) -> tuple[str, bytes, str, int]:
     # request-line = method SP request-target SP HTTP-version             ; RFC 9112 §3
     parts = line.split(b" ")
     if len(parts) != 3:
         raise BadRequest("malformed request line")
     method, target, version = parts
-    if not _abnf.METHOD.fullmatch(method):
-        raise BadRequest("invalid method")
+    name = _COMMON_METHODS.get(method)
+    if name is None:
+        if not _abnf.METHOD.fullmatch(method):
+            raise BadRequest("invalid method")
+        name = method.decode("ascii")
+    known = _COMMON_VERSIONS.get(version)
+    if known is not None and target:
+        return name, target, known[0], known[1]
     match = _abnf.HTTP_VERSION.fullmatch(version)
     if match is None:
         raise BadRequest("invalid HTTP version")
@@ -111,17 +122,24 @@ def _parse_request_line(line: bytes) -> tuple[str, bytes, str, int]:
         raise VersionNotSupported(f"HTTP/{major}.{minor} is not supported")
     if not target:
         raise BadRequest("empty request target")
-    return method.decode("ascii"), target, version.decode("ascii"), min(minor, 1)
+    return name, target, version.decode("ascii"), min(minor, 1)
 
 
-def _parse_field_lines(lines: list[bytes], max_field_line: int) -> Headers:
+def _parse_field_section(section: bytes, limits: Limits) -> Headers:
+    """Field lines, each ending in CRLF, checked in one regex pass and then split."""
+    lines = section.split(b"\r\n")
+    lines.pop()  # the empty string after the final CRLF
+    if len(lines) > limits.max_header_count:
+        raise FieldsTooLarge("too many header fields")
+    max_line = limits.max_field_line
+    if not _abnf.FIELD_SECTION.fullmatch(section) or max(map(len, lines), default=0) > max_line:
+        for line in lines:
+            if not _abnf.FIELD_LINE.fullmatch(line) or len(line) > max_line:
+                _refuse_field_line(line, max_line)
     headers: Headers = []
-    fullmatch = _abnf.FIELD_LINE.fullmatch
-    for line in lines[1:]:
-        match = fullmatch(line)
-        if match is None or len(line) > max_field_line:
-            _refuse_field_line(line, max_field_line)
-        headers.append((match[1], match[2].strip(b" \t")))  # type: ignore[index]
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers.append((name, value.strip(b" \t")))
     return headers
 
 
@@ -150,8 +168,22 @@ def _split_list(value: bytes) -> list[bytes]:
     return [item.strip(b" \t").lower() for item in value.split(b",") if item.strip(b" \t")]
 
 
+# The fields that decide framing and persistence, by lower-case name; a name whose length
+# matches none of them cannot be one, so most fields cost a dict lookup and no lower().
+_FRAMING = {
+    name: name
+    for name in (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect")
+}
+_FRAMING.update(
+    {b"Host": b"host", b"Content-Length": b"content-length", b"Connection": b"connection"}
+)
+_FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)
+# Host values already found valid: a server sees the same few again and again.
+_valid_hosts: set[bytes] = set()
+
+
 def _interpret(
-    method: str, target: bytes, protocol: str, minor: int, headers: Headers, limits: Limits
+    method: str, target: bytes, protocol: str, minor: int, headers: Headers
 ) -> RequestHead:
     content_length: bytes | None = None
     transfer_codings: list[bytes] | None = None
@@ -159,7 +191,11 @@ def _interpret(
     connection: list[bytes] = []
     expect: bytes | None = None
     for name, value in headers:
-        lname = name.lower()
+        lname = _FRAMING.get(name)
+        if lname is None:
+            if len(name) not in _FRAMING_LENGTHS:
+                continue
+            lname = name.lower()
         if lname == b"content-length":
             if content_length is not None:
                 raise BadRequest("more than one Content-Length")  # RFC 9112 §6.3 (5)
@@ -179,8 +215,11 @@ def _interpret(
     if len(hosts) > 1:
         raise BadRequest("more than one Host header field")
     if hosts:
-        if _abnf.HOST.fullmatch(hosts[0]) is None:
-            raise BadRequest("invalid Host header field")
+        if hosts[0] not in _valid_hosts:
+            if _abnf.HOST.fullmatch(hosts[0]) is None:
+                raise BadRequest("invalid Host header field")
+            if len(_valid_hosts) < 256:  # bounded: the values are client-chosen
+                _valid_hosts.add(hosts[0])
     elif minor >= 1:
         raise BadRequest("missing Host header field")
     host = authority if authority is not None else (hosts[0] if hosts else None)
@@ -238,6 +277,8 @@ def _check_transfer_codings(codings: list[bytes], minor: int, has_length: bool) 
 
 def _parse_target(method: str, target: bytes) -> tuple[bytes, bytes, str | None, bytes | None]:
     """Return (path, query, scheme, authority) for the four request-target forms (RFC 9112 §3.2)."""
+    if target == b"/":
+        return target, b"", None, None
     if target[:1] == b"/":
         match = _abnf.ORIGIN_FORM.fullmatch(target)
         if match is None:
@@ -256,10 +297,6 @@ def _parse_target(method: str, target: bytes) -> tuple[bytes, bytes, str | None,
     if scheme not in ("http", "https"):
         raise BadRequest("unsupported URI scheme in request target")
     authority = match[2]
-    if HOST_EMPTY(authority):
+    if authority.partition(b":")[0] == b"":
         raise BadRequest("empty host in absolute-form target")  # RFC 9110 §4.2.1
     return match[3] or b"/", match[4] or b"", scheme, authority
-
-
-def HOST_EMPTY(authority: bytes) -> bool:
-    return authority.split(b":", 1)[0] == b"" if not authority.startswith(b"[") else False

@@ -96,6 +96,28 @@ class AppError(Exception):
     """The application broke the WSGI contract."""
 
 
+# (name, value) pairs from apps already found valid, with the lower-case name: most responses
+# repeat the same few, so they are checked once. Bounded, since values can vary without end.
+_checked_headers: dict[tuple[str, str], str] = {}
+
+
+def _check_header(item: tuple[str, str]) -> str:
+    """Validate an app's header; return its lower-case name."""
+    if type(item) is not tuple or len(item) != 2:
+        raise AppError(f"a header must be a (name, value) tuple: {item!r}")
+    name, value = item
+    if type(name) is not str or type(value) is not str:
+        raise AppError(f"header name and value must be str: {item!r}")
+    if not _TOKEN.fullmatch(name):
+        raise AppError(f"invalid header name from application: {name!r}")
+    if _BAD_VALUE.search(value):
+        raise AppError(f"invalid character in header {name} from application")
+    lname = name.lower()
+    if len(_checked_headers) < 1024:
+        _checked_headers[item] = lname
+    return lname
+
+
 class WSGIGateway_10:
     """The WSGI 1.0 (PEP 3333) gateway for one request."""
 
@@ -188,14 +210,10 @@ class WSGIGateway_10:
         has_date = has_server = False
         close = req.close_connection
         for item in headers:
+            lname = _checked_headers.get(item) if type(item) is tuple else None
+            if lname is None:
+                lname = _check_header(item)
             name, value = item
-            if type(name) is not str or type(value) is not str:
-                raise AppError(f"header name and value must be str: {item!r}")
-            if not _TOKEN.fullmatch(name):
-                raise AppError(f"invalid header name from application: {name!r}")
-            if _BAD_VALUE.search(value):
-                raise AppError(f"invalid character in header {name} from application")
-            lname = name.lower()
             if lname == "content-length":
                 if not value.isdigit() or remaining is not None:
                     raise AppError(f"invalid Content-Length from application: {value!r}")
