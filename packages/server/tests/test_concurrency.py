@@ -7,6 +7,7 @@ tests would fail on their 3 s socket timeout first.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -115,7 +116,7 @@ def test_pool_grows_toward_max_and_shrinks_back(
 
 
 def test_worker_survives_a_client_that_vanishes_mid_response(
-    make_server: ServerFactory, connect: Connect
+    make_server: ServerFactory, connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
     def big(environ: Environ, start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", [])
@@ -130,6 +131,8 @@ def test_worker_survives_a_client_that_vanishes_mid_response(
         client.file.read(10)
         client.close()  # reset, mid-body
         assert len(connect(srv).request(GET).body) == 64 * 65536
+    # a client going away is not an application error
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_stats_counts(server: HttpServer, connect: Connect) -> None:

@@ -137,6 +137,14 @@ def test_app_exception_before_start_gives_500(make_server: ServerFactory, connec
         assert connect(srv).request(GET).status == 500  # the worker survived
 
 
+def test_app_oserror_is_an_app_error_500(make_server: ServerFactory, connect: Connect) -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        raise FileNotFoundError("template.html")
+
+    with make_server(app) as srv:
+        assert connect(srv).request(GET).status == 500
+
+
 def test_app_exception_after_headers_closes_connection(
     make_server: ServerFactory, connect: Connect
 ) -> None:

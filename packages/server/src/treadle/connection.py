@@ -24,7 +24,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from .accesslog import log_request
-from .errors import HttpError, RequestTimeout
+from .errors import ClientGone, HttpError, RequestTimeout
 from .parser import find_head_end
 from .request import HttpRequest, error_response
 
@@ -155,14 +155,23 @@ class HttpConnection:
                 except HttpError as exc:
                     self.send_error(exc)
                     return served
+                except ClientGone:
+                    self.close()
+                    return served
                 if not req.body.complete:
                     self.pending = req
                     self.park(State.BODY)
                     return served
             else:
                 self.pending = None
-            req.respond()
-            req.body.close()
+            try:
+                req.respond()
+            except ClientGone as exc:
+                error_log.debug("client %s went away: %s", self.remote_addr, exc)
+                self.close()
+                return served
+            finally:
+                req.body.close()
             served += 1
             self.requests += 1
             if server.access_logging:
@@ -179,7 +188,7 @@ class HttpConnection:
         self.pending = None
         try:
             self.sendall(error_response(exc, self.server.software))
-        except OSError:
+        except ClientGone:
             self.close()
             return
         self.server.count_error(self, exc)
@@ -222,6 +231,8 @@ class HttpConnection:
             sent = sock.send(data)
         except BlockingIOError:
             sent = 0
+        except OSError as exc:
+            raise ClientGone(str(exc)) from exc
         if sent == len(data):
             return
         view = memoryview(data)[sent:]
@@ -230,11 +241,13 @@ class HttpConnection:
         timeout_ms = int(self.server.limits.timeout * 1000)
         while view:
             if not poller.poll(timeout_ms):
-                raise TimeoutError("client did not read the response in time")
+                raise ClientGone("client did not read the response in time")
             try:
                 sent = sock.send(view)
             except BlockingIOError:
                 continue
+            except OSError as exc:
+                raise ClientGone(str(exc)) from exc
             view = view[sent:]
 
     def close(self) -> None:

@@ -10,11 +10,18 @@
     ├── NotImplementedHttp         501: an unknown transfer coding, or CONNECT
     └── VersionNotSupported        505: an HTTP major version other than 1
 
+``ClientGone`` is raised by the connection's sends when the client cannot be written to.
+
 ``close`` is true when the message framing can no longer be trusted, so the connection must be
 closed after the error response (RFC 9112 §6.3 and §9.6).
 """
 
 from __future__ import annotations
+
+
+class ClientGone(Exception):
+    """The client stopped reading (reset, broken pipe, or a send stalled past the timeout).
+    Not the application's fault: the connection is closed without an error response."""
 
 
 class HttpError(Exception):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ._date import http_date
 from .bodies import Body, body_for
-from .errors import HttpError
+from .errors import ClientGone, HttpError
 from .parser import Headers, RequestHead, parse_head
 
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ class HttpRequest:
         gateway = self.server.gateway(self)
         try:
             gateway.respond()
+        except ClientGone:
+            raise
         except Exception:
             error_log.exception("error in WSGI application for %s %r", self.method, self.uri)
             if self.sent_headers:
