@@ -51,6 +51,26 @@ class Ready(Enum):
 
 
 class HttpConnection:
+    # Slots: an idle keep-alive connection should cost little memory (thousands may be parked).
+    __slots__ = (
+        "buf",
+        "closed",
+        "deadline",
+        "error",
+        "fd",
+        "head_started",
+        "parked_at",
+        "pending",
+        "registered",
+        "remote_addr",
+        "remote_port",
+        "requests",
+        "scanned",
+        "server",
+        "socket",
+        "state",
+    )
+
     def __init__(self, server: HttpServer, sock: socket.socket, addr: object) -> None:
         self.server = server
         self.socket = sock
