@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import select
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -63,8 +63,7 @@ def test_deadlines_are_swept(poller_server: HttpServer) -> None:
 def test_default_poller_is_epoll_on_linux() -> None:
     poller = default_poller()
     try:
-        assert isinstance(
-            poller, EpollPoller if hasattr(__import__("select"), "epoll") else SelectorPoller
-        )
+        expected = EpollPoller if hasattr(select, "epoll") else SelectorPoller
+        assert isinstance(poller, expected)
     finally:
         poller.close()
