@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -151,6 +152,43 @@ def test_port_in_use_is_one_line_and_exit_1() -> None:
         result = _run("--bind", f"127.0.0.1:{taken.getsockname()[1]}", "treadle.demo:app")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("treadle: error: cannot listen")
+
+
+def test_factory_and_access_log_file(tmp_path: Path) -> None:
+    (tmp_path / "factory_app.py").write_text(
+        "def make():\n"
+        "    def app(environ, start_response):\n"
+        "        start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "        return [b'made']\n"
+        "    return app\n"
+    )
+    log = tmp_path / "access.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "treadle",
+            "--bind",
+            "127.0.0.1:0",
+            "--factory",
+            "--access-log",
+            str(log),
+            "factory_app:make",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stderr is not None
+        url = next(m[1] for line in proc.stderr if (m := LISTENING.search(line)))
+        assert httpx.get(url + "/f").text == "made"
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert '"GET /f HTTP/1.1" 200 4' in log.read_text()
 
 
 def test_version() -> None:

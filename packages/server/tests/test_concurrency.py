@@ -93,6 +93,34 @@ def test_full_queue_answers_503_with_retry_after(
         assert srv.stats()["shed_503"] == 1
 
 
+def test_queue_logger_notes_waiting_work(
+    make_server: ServerFactory, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="treadle.queue")
+    release = threading.Event()
+    entered = threading.Event()
+
+    def blocking_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        entered.set()
+        release.wait(10)
+        start_response("200 OK", [])
+        return [b"done"]
+
+    with make_server(blocking_app, threads=1) as srv:
+        first, second, third = (connect(srv) for _ in range(3))
+        first.send(GET)
+        assert entered.wait(5)
+        second.send(GET)
+        third.send(GET)
+        while srv.stats()["queue_depth"] < 2:
+            time.sleep(0.01)
+        release.set()
+        for client in (first, second, third):
+            assert client.read_response().status == 200
+    notes = [r.getMessage() for r in caplog.records if r.name == "treadle.queue"]
+    assert notes and "2 requests waiting for a thread (1 of 1 busy, max 1)" in notes[0]
+
+
 def test_pool_grows_toward_max_and_shrinks_back(
     make_server: ServerFactory, connect: Connect
 ) -> None:
