@@ -62,11 +62,13 @@ def test_environ_content_headers_and_body(make_server: ServerFactory, connect: C
     assert env["body"] == b"abc" and "HTTP_CONTENT_LENGTH" not in env
 
 
-def test_absolute_form_sets_host_and_scheme(make_server: ServerFactory, connect: Connect) -> None:
+def test_absolute_form_sets_host_but_cannot_claim_tls(
+    make_server: ServerFactory, connect: Connect
+) -> None:
     env: dict[str, Any] = {}
     with make_server(capture(env)) as srv:
         connect(srv).request(b"GET https://real.example/p HTTP/1.1\r\nHost: fake\r\n\r\n")
-    assert env["HTTP_HOST"] == "real.example" and env["wsgi.url_scheme"] == "https"
+    assert env["HTTP_HOST"] == "real.example" and env["wsgi.url_scheme"] == "http"
     assert env["PATH_INFO"] == "/p"
 
 
@@ -276,6 +278,17 @@ def test_app_connection_close_header_is_honoured(
         client = connect(srv)
         response = client.request(GET)
         assert response.header("Connection") == "close" and client.at_eof()
+
+
+def test_list_without_start_response_gives_500(
+    make_server: ServerFactory, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        return [b"forgot start_response"]
+
+    with make_server(app) as srv:
+        assert connect(srv).request(GET).status == 500
+    assert "without calling start_response" in caplog.text
 
 
 def test_non_bytes_from_app_gives_500(make_server: ServerFactory, connect: Connect) -> None:

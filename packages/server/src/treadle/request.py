@@ -51,7 +51,6 @@ class HttpRequest:
         "remaining",
         "request_protocol",
         "response_protocol",
-        "scheme",
         "sent_headers",
         "server",
         "status",
@@ -93,7 +92,6 @@ class HttpRequest:
         self.qs = head.query
         self.request_protocol = head.protocol
         self.minor = head.minor
-        self.scheme = head.scheme or "http"
 
     def read_request_headers(self, head: RequestHead) -> None:
         self.inheaders: Headers = head.headers

@@ -140,8 +140,6 @@ class WSGIGateway_10:
         env["REMOTE_ADDR"] = conn.remote_addr
         env["REMOTE_PORT"] = conn.remote_port
         env["wsgi.input"] = req.body
-        if req.scheme != "http":
-            env["wsgi.url_scheme"] = req.scheme
         for name, value in req.inheaders:
             key = _header_keys.get(name) or _environ_key(name)
             if key is None:
@@ -153,7 +151,10 @@ class WSGIGateway_10:
             env[key] = text
         host = req.head.host
         if host is not None and req.head.scheme is not None:
-            env["HTTP_HOST"] = host.decode("latin-1")  # RFC 9112 §3.2.2: the target wins
+            # RFC 9112 §3.2.2: the target's authority wins over Host. Its scheme does not
+            # change wsgi.url_scheme, which tells the app what the connection really is: a
+            # client must not be able to claim TLS by writing "https://".
+            env["HTTP_HOST"] = host.decode("latin-1")
         body = req.body
         if req.head.chunked:
             env["CONTENT_LENGTH"] = str(body.size)
@@ -168,6 +169,8 @@ class WSGIGateway_10:
         response = req.server.wsgi_app(self.get_environ(), self.start_response)
         try:
             if type(response) is list and len(response) == 1 and not req.sent_headers:
+                if not self.started:
+                    raise AppError("application returned without calling start_response")
                 chunk = response[0]
                 if type(chunk) is not bytes:
                     raise AppError(f"application yielded {type(chunk).__name__}, not bytes")
