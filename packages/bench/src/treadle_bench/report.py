@@ -1,0 +1,393 @@
+"""Turning rounds of measurements into medians, ratios to treadle, tables, targets and the docs."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from treadle_bench.scenarios import IDLE_CONNECTIONS, ScenarioResult, Settings
+from treadle_bench.servers import DEFAULT_SERVERS, SERVERS
+from treadle_bench.wrk import wrk_version
+
+REFERENCE = "treadle"
+PYTHON_PEERS = ("waitress", "cheroot", "gunicorn-gthread", "gunicorn-sync")
+CHART_NAME = "benchmarks.png"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One server in one scenario: medians over rounds, ratios to treadle taken per round."""
+
+    server: str
+    rounds: int
+    median: dict[str, float]
+    rps_ratio: float | None
+    p99_ratio: float | None
+    errors: int
+
+
+def summarise(result: ScenarioResult) -> list[Summary]:
+    out = []
+    for name in result.servers:
+        runs = [r[name] for r in result.rounds if name in r]
+        if not runs:
+            continue
+        keys = runs[0].keys()
+        median = {k: statistics.median(run[k] for run in runs) for k in keys}
+        pairs = [r for r in result.rounds if name in r and REFERENCE in r]
+        rps_ratio = p99_ratio = None
+        if pairs and name != REFERENCE:
+            rps_ratio = statistics.median(_div(r[name]["rps"], r[REFERENCE]["rps"]) for r in pairs)
+            p99_ratio = statistics.median(_div(r[name]["p99"], r[REFERENCE]["p99"]) for r in pairs)
+        errors = int(sum(run["errors"] for run in runs))
+        out.append(Summary(name, len(runs), median, rps_ratio, p99_ratio, errors))
+    return out
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def table(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
+    s = result.scenario
+    if s.idle:
+        head = [
+            "server", "req/s", "req/s ÷ treadle", "p99 alone ms", "p99 with idle ms",
+            "p99 change", "max ms", "idle still open", "RSS before MiB", "RSS with idle MiB",
+            "KiB per idle conn", "errors",
+        ]  # fmt: skip
+        rows = [
+            [
+                x.server, f"{x.median['rps']:,.0f}", _ratio(x.rps_ratio), _ms(x.median["p99_base"]),
+                _ms(x.median["p99"]), f"{x.median['p99_change']:+.0%}", _ms(x.median["max"]),
+                f"{x.median['alive']:.0f} / {x.median['opened']:.0f}",
+                f"{x.median['rss_before_kib'] / 1024:.1f}",
+                f"{x.median['rss_idle_kib'] / 1024:.1f}",
+                f"{x.median['kib_per_conn']:.1f}", str(x.errors),
+            ]
+            for x in summaries
+        ]  # fmt: skip
+    else:
+        mib = s.path == "/big"
+        head = ["server", "req/s", *(["MiB/s"] if mib else []), "req/s ÷ treadle", "p50 ms",
+                "p99 ms", "p99 ÷ treadle", "max ms", "errors"]  # fmt: skip
+        rows = [
+            [
+                x.server, f"{x.median['rps']:,.0f}",
+                *([f"{x.median['mib_s']:,.0f}"] if mib else []),
+                _ratio(x.rps_ratio), _ms(x.median["p50"]), _ms(x.median["p99"]),
+                _ratio(x.p99_ratio), _ms(x.median["max"]), str(x.errors),
+            ]
+            for x in summaries
+        ]  # fmt: skip
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    for name, errs in result.failures.items():
+        lines.append(f"\n{name} failed {len(errs)} time(s): {errs[-1]}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    text: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def targets(results: dict[int, tuple[ScenarioResult, list[Summary]]]) -> list[Target]:
+    def get(number: int, server: str) -> Summary | None:
+        if number not in results:
+            return None
+        return next((x for x in results[number][1] if x.server == server), None)
+
+    out: list[Target] = []
+
+    def faster(number: int, peer: str, factor: float) -> None:
+        x = get(number, peer)
+        text = f"S{number}: treadle ≥ {factor:g}x {peer}'s req/s"
+        if x is None or not x.rps_ratio:
+            out.append(Target(text, "not measured", None))
+            return
+        ratio = 1 / x.rps_ratio
+        out.append(Target(text, f"{ratio:.2f}x", ratio >= factor))
+
+    faster(1, "waitress", 2)
+    faster(1, "cheroot", 3)
+    treadle1 = get(1, REFERENCE)
+    for peer in PYTHON_PEERS:
+        x = get(1, peer)
+        text = f"S1: treadle's p99 below {peer}'s"
+        if x is None or treadle1 is None:
+            out.append(Target(text, "not measured", None))
+        else:
+            t, p = treadle1.median["p99"], x.median["p99"]
+            out.append(Target(text, f"{_ms(t)} ms vs {_ms(p)} ms", t < p))
+    faster(3, "waitress", 1.2)
+    faster(4, "gunicorn-gthread", 1.0)
+    x = get(5, "treadle-max64")
+    text = "S5 (--max-threads 64): p99 ≤ 1.5 x 50 ms"
+    if x is None:
+        out.append(Target(text, "not measured", None))
+    else:
+        out.append(Target(text, f"{_ms(x.median['p99'])} ms", x.median["p99"] <= 75.0))
+    x = get(6, REFERENCE)
+    if x is None:
+        out.append(Target("S6: p99 moves < 20 % with idle connections", "not measured", None))
+        out.append(Target("S6: < 10 KiB per idle connection", "not measured", None))
+    else:
+        change = x.median["p99_change"]
+        alive = f"; {x.median['alive']:.0f} of {x.median['opened']:.0f} idle still open"
+        out.append(Target("S6: p99 moves < 20 % with idle connections",
+                          f"{change:+.0%}{alive}", abs(change) < 0.20))  # fmt: skip
+        kib = x.median["kib_per_conn"]
+        out.append(Target("S6: < 10 KiB per idle connection", f"{kib:.1f} KiB", kib < 10))
+    measured = [(n, s) for n, (_, ss) in results.items() for s in ss if s.server == REFERENCE]
+    errors = sum(s.errors for _, s in measured)
+    out.append(
+        Target("no errors (treadle, every scenario run)", f"{errors} errors", errors == 0)
+        if measured
+        else Target("no errors (treadle, every scenario run)", "not measured", None)
+    )
+    return out
+
+
+def targets_table(items: Sequence[Target]) -> str:
+    mark = {True: "met", False: "**missed**", None: "not measured"}
+    lines = ["| target | measured | status |", "|---|---|---|"]
+    lines += [f"| {t.text} | {t.measured} | {mark[t.met]} |" for t in items]
+    return "\n".join(lines)
+
+
+def chart(results: dict[int, tuple[ScenarioResult, list[Summary]]], path: Path) -> bool:
+    """Grouped bars of each server's req/s and p99 as a ratio to treadle's, per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    numbers = sorted(results)
+    peers = [
+        n
+        for n in dict.fromkeys(x.server for num in numbers for x in results[num][1])
+        if n != REFERENCE
+    ]
+    if not peers or not any(x.rps_ratio for num in numbers for x in results[num][1]):
+        return False
+    fig, axes = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True)
+    width = 0.8 / len(peers)
+    for ax, key, label in (
+        (axes[0], "rps_ratio", "req/s ÷ treadle's\n(above 1: more than treadle)"),
+        (axes[1], "p99_ratio", "p99 latency ÷ treadle's\n(above 1: worse than treadle)"),
+    ):
+        for i, peer in enumerate(peers):
+            xs, ys = [], []
+            for j, num in enumerate(numbers):
+                x = next((s for s in results[num][1] if s.server == peer), None)
+                value = getattr(x, key) if x else None
+                if value:
+                    xs.append(j - 0.4 + width * (i + 0.5))
+                    ys.append(value)
+            ax.bar(xs, ys, width, label=peer)
+        ax.axhline(1.0, color="black", linewidth=1)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(
+            FixedLocator([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100])
+        )
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel(label)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=len(peers))
+    ticks = [f"S{n}: {results[n][0].scenario.short}" for n in numbers]
+    axes[1].set_xticks(range(len(numbers)), ticks)
+    fig.suptitle("Each server against treadle, same run (medians of per-round ratios; log scale)")
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def machine() -> list[str]:
+    def first(path: str, prefix: str) -> str:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(prefix):
+                    return line.split(":" if ":" in line else "=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        return "unknown"
+
+    mem = first("/proc/meminfo", "MemTotal")
+    mem_gib = f"{int(mem.split()[0]) / 1024 / 1024:.1f} GiB" if mem != "unknown" else mem
+    return [
+        f"CPU: {first('/proc/cpuinfo', 'model name')}, {os.cpu_count()} logical cores",
+        f"memory: {mem_gib}",
+        f"OS: {first('/etc/os-release', 'PRETTY_NAME')}, Linux {platform.release()}",
+        f"Python: {platform.python_implementation()} {platform.python_version()}",
+    ]
+
+
+def versions() -> list[str]:
+    out = []
+    for dist in ("treadle", "waitress", "cheroot", "gunicorn", "granian"):
+        try:
+            out.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist} (not installed)")
+    try:
+        out.append(wrk_version())
+    except (OSError, IndexError):
+        out.append("wrk (version unknown)")
+    return out
+
+
+def write_docs(
+    docs: Path,
+    results: dict[int, tuple[ScenarioResult, list[Summary]]],
+    settings: Settings,
+    servers: Sequence[str],
+    command: str,
+    label: str,
+    started: datetime,
+) -> Path:
+    docs.mkdir(parents=True, exist_ok=True)
+    has_chart = chart(results, docs / CHART_NAME)
+    raw = {
+        "command": command,
+        "label": label,
+        "started_utc": started.isoformat(timespec="seconds"),
+        "rounds": settings.rounds,
+        "duration_s": settings.duration,
+        "warmup_s": settings.warmup,
+        "machine": machine(),
+        "versions": versions(),
+        "scenarios": {
+            str(n): {"title": r.scenario.title, "rounds": r.rounds, "failures": r.failures}
+            for n, (r, _) in results.items()
+        },
+    }
+    (docs / "benchmarks.json").write_text(json.dumps(raw, indent=1) + "\n")
+    md = _markdown(results, settings, servers, command, label, started, has_chart)
+    path = docs / "benchmarks.md"
+    path.write_text(md)
+    return path
+
+
+def _markdown(
+    results: dict[int, tuple[ScenarioResult, list[Summary]]],
+    settings: Settings,
+    servers: Sequence[str],
+    command: str,
+    label: str,
+    started: datetime,
+    has_chart: bool,
+) -> str:
+    finished = datetime.now(UTC)
+    p: list[str] = []
+    add = p.append
+    add("# Benchmarks: treadle and its peers\n")
+    add(
+        "*This page is written by `scripts/bench`; edit the harness (`packages/bench/`), not this "
+        "file. Raw per-round figures: [benchmarks.json](benchmarks.json).*\n"
+    )
+    add(f"**This run:** {label}. Command: `{command}`. {settings.rounds} round(s) of "
+        f"{settings.duration:g} s per server and scenario (after a {settings.warmup:g} s warm-up), "
+        f"{started:%Y-%m-%d %H:%M}-{finished:%H:%M} UTC.\n")  # fmt: skip
+    add("## How to read it\n")
+    add(
+        "- Every server runs alone, as its own process, on 127.0.0.1, started afresh for each "
+        "measurement and stopped after it; all host the same tiny WSGI app "
+        "(`treadle_bench.app`: 13-byte hello, 1 MiB body, 50 ms sleep; every response has "
+        "Content-Length).\n"
+        "- Load comes from `wrk` with **one thread** (`-t1`): the machine's cores are shared "
+        "between wrk and the server, and one wrk thread takes at most one core. Latencies are "
+        "wrk's (coordinated omission not corrected); a request slower than 5 s counts as a "
+        "timeout error.\n"
+        "- Servers alternate within each scenario and the order rotates every round. "
+        "Figures are **medians over rounds**; a ratio to treadle is computed within each round "
+        "(same machine state) and its median reported. `req/s ÷ treadle` below 1 means slower "
+        "than treadle; `p99 ÷ treadle` above 1 means a worse tail than treadle's.\n"
+        "- Errors are summed over all rounds (wrk's connect/read/write/timeout errors and "
+        "non-2xx answers; in S6 also idle connections that could not be opened).\n"
+        "- These machines are noisy (other work shares the cores): compare ratios from one run, "
+        "not absolute figures across runs.\n"
+    )
+    add("## Machine and versions\n")
+    add("\n".join(f"- {line}" for line in [*machine(), ", ".join(versions())]) + "\n")
+    add("## Targets (issue 6)\n")
+    add(targets_table(targets(results)) + "\n")
+    if has_chart:
+        add(f"![ratios to treadle]({CHART_NAME})\n")
+    for number in sorted(results):
+        result, summaries = results[number]
+        add(f"## S{number}: {result.scenario.title}\n")
+        add(f"`{result.scenario.wrk_line(settings.duration)}`\n")
+        if result.scenario.idle:
+            add(
+                f"Per server and round: a warm-up, then scenario 1 alone (`p99 alone`); then "
+                f"{IDLE_CONNECTIONS:,} connections each send one `GET /hello`, read the answer and "
+                "stay silent, and scenario 1 runs again beside them (`p99 with idle`) on the same "
+                "process. RSS is VmRSS from /proc summed over the server's process tree, read "
+                "after the first burst and again with the idle connections open; "
+                "`KiB per idle conn` is the difference divided by the connections opened. "
+                "`idle still open` counts those the server had not closed by the end. RSS is "
+                "user-space memory only: the kernel's socket buffers are not in it.\n\n"
+                "gunicorn sync is left out: its workers close every connection after one "
+                "request, so it never holds an idle keep-alive connection. waitress's event loop "
+                "uses `select()`, which cannot watch a file descriptor above 1023, so with "
+                "1,000 idle connections plus wrk's it stops with `ValueError` (its default "
+                "connection limit of 100, raised here, would instead stop it accepting); that "
+                "shows as a failure line under the table.\n"
+            )
+        add(table(result, summaries) + "\n")
+    add('## The servers and what "10 threads" means for each\n')
+    add("| server | command (`$PORT` chosen free by the harness) | notes |\n|---|---|---|")
+    for name in [*servers, *(n for n in SERVERS if n not in servers)]:
+        if name not in {x.server for _, ss in results.values() for x in ss}:
+            continue
+        spec = SERVERS[name]
+        add(f"| {name} | `{spec.shown()}` | {spec.note} |")
+    add(
+        "\nEvery server's idle keep-alive timeout is raised to 300 s (treadle `--keep-alive`, "
+        "waitress `--channel-timeout`, gunicorn `--keep-alive`, cheroot `timeout`; granian keeps "
+        "its own default) so that scenario 6's idle connections outlive the measurement; under "
+        "wrk's load no connection is idle, so the other scenarios do not notice it. Limits on "
+        "open connections are raised the same way (waitress, cheroot, gunicorn gthread) so "
+        "that 1,000 idle connections fit. No server writes an access log.\n\n"
+        "gunicorn sync answers every request with `Connection: close`, so in S1, S2 and S4 "
+        "wrk reconnects for each request; its figures there are those of S3's workload.\n"
+    )
+    add("## Running it\n")
+    add(
+        "    scripts/bench                         # full run: 3 rounds x 5 s, about 15 minutes\n"
+        "    scripts/bench --quick                 # 1 round x 2 s, about 3 minutes\n"
+        "    scripts/bench --scenarios 1,3 --servers treadle,waitress --duration 10\n"
+        "    tox -e bench -- --quick               # the same, without the wrk check\n"
+        "\n"
+        "`scripts/bench` installs wrk (`apt-get install wrk`) when it is missing, then runs the "
+        "harness in the `bench` tox env. The harness raises its open-file limit (inherited by "
+        "the servers) for scenario 6, writes this page, `benchmarks.png` and `benchmarks.json` "
+        "(`--no-docs` to skip), and prints the same tables.\n"
+        f"Default servers: {', '.join(DEFAULT_SERVERS)} (treadle-max64 joins scenario 5).\n"
+    )
+    return "\n".join(p)

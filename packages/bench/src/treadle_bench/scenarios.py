@@ -1,0 +1,187 @@
+"""The six scenarios and the loop that runs them.
+
+Within a scenario every round starts each server afresh, one after another, and rotates the order
+from round to round, so slow drifts of a noisy machine land on every server alike; each peer's
+ratio to treadle is taken within a round, then the median over rounds is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from treadle_bench.idle import IdleConnections
+from treadle_bench.servers import SERVERS, Running, running, tree_rss_kib
+from treadle_bench.wrk import WrkResult, run_wrk
+
+IDLE_CONNECTIONS = 1000
+
+Measurement = dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    number: int
+    title: str
+    short: str  # for the chart's axis
+    path: str
+    connections: int
+    close: bool = False
+    extra_servers: tuple[str, ...] = ()
+    idle: bool = False
+
+    def wrk_line(self, duration: int) -> str:
+        close = ' -H "Connection: close"' if self.close else ""
+        return (
+            f"wrk -t1 -c{self.connections} -d{duration}s --timeout=5s{close}"
+            f" -s summary.lua http://127.0.0.1:$PORT{self.path}"
+        )
+
+
+SCENARIOS: dict[int, Scenario] = {
+    s.number: s
+    for s in (
+        Scenario(1, "hello world, keep-alive, 50 connections", "hello\n50 conns", "/hello", 50),
+        Scenario(2, "hello world, keep-alive, 5 connections", "hello\n5 conns", "/hello", 5),
+        Scenario(
+            3,
+            "hello world, Connection: close, 20 connections",
+            "hello, close\n20 conns",
+            "/hello",
+            20,
+            close=True,
+        ),
+        Scenario(4, "1 MiB responses, keep-alive, 4 connections", "1 MiB\n4 conns", "/big", 4),
+        Scenario(
+            5,
+            "50 ms app, 40 connections, 10 threads (pool saturation)",
+            "50 ms app\n40 conns",
+            "/sleep",
+            40,
+            extra_servers=("treadle-max64",),
+        ),
+        Scenario(
+            6,
+            f"scenario 1 with {IDLE_CONNECTIONS:,} idle keep-alive connections held open",
+            f"hello 50 conns\n+{IDLE_CONNECTIONS:,} idle",
+            "/hello",
+            50,
+            idle=True,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    rounds: int
+    duration: int  # wrk takes whole seconds
+    warmup: int
+    logdir: Path
+
+
+@dataclass(slots=True)
+class ScenarioResult:
+    scenario: Scenario
+    servers: list[str]
+    # rounds[i][server] is that server's measurement in round i (missing when it failed)
+    rounds: list[dict[str, Measurement]] = field(default_factory=list)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _measure(result: WrkResult) -> Measurement:
+    return {
+        "rps": result.rps,
+        "mib_s": result.mib_per_s,
+        "p50": result.p50_ms,
+        "p99": result.p99_ms,
+        "max": result.max_ms,
+        "errors": float(result.errors),
+    }
+
+
+def _plain(server: Running, scenario: Scenario, settings: Settings) -> Measurement:
+    url = server.url + scenario.path
+    if settings.warmup:
+        run_wrk(url, scenario.connections, settings.warmup, scenario.close)
+    return _measure(run_wrk(url, scenario.connections, settings.duration, scenario.close))
+
+
+def _with_idle(server: Running, scenario: Scenario, settings: Settings) -> Measurement:
+    """Scenario 1 alone, then again with the idle connections open, on the same process."""
+    url = server.url + scenario.path
+    if settings.warmup:
+        run_wrk(url, scenario.connections, settings.warmup)
+    base = run_wrk(url, scenario.connections, settings.duration)
+    time.sleep(0.5)  # let the server settle after the burst before reading its memory
+    rss_before = tree_rss_kib(server.proc.pid)
+    idle = IdleConnections(server.port, IDLE_CONNECTIONS)
+    try:
+        opened = idle.open()
+        time.sleep(0.5)
+        rss_idle = tree_rss_kib(server.proc.pid)
+        loaded = run_wrk(url, scenario.connections, settings.duration)
+        rss_after = tree_rss_kib(server.proc.pid)
+        alive = idle.still_open()
+    finally:
+        idle.close()
+    out = _measure(loaded)
+    out.update(
+        rps_base=base.rps,
+        p99_base=base.p99_ms,
+        p99_change=(loaded.p99_ms / base.p99_ms - 1) if base.p99_ms else 0.0,
+        errors=float(base.errors + loaded.errors + idle.failures),
+        opened=float(opened),
+        alive=float(alive),
+        rss_before_kib=float(rss_before),
+        rss_idle_kib=float(rss_idle),
+        rss_after_kib=float(rss_after),
+        kib_per_conn=(rss_idle - rss_before) / opened if opened else 0.0,
+    )
+    return out
+
+
+def servers_for(scenario: Scenario, chosen: Sequence[str]) -> list[str]:
+    names = list(chosen)
+    if "treadle" in names:
+        names += [extra for extra in scenario.extra_servers if extra not in names]
+    if scenario.idle:
+        names = [name for name in names if SERVERS[name].keeps_alive]
+    return names
+
+
+def run_scenario(
+    scenario: Scenario,
+    chosen: Sequence[str],
+    settings: Settings,
+    progress: Callable[[str], None],
+) -> ScenarioResult:
+    names = servers_for(scenario, chosen)
+    result = ScenarioResult(scenario, names)
+    measure = _with_idle if scenario.idle else _plain
+    for index in range(settings.rounds):
+        shift = index % len(names)
+        order = names[shift:] + names[:shift]
+        measured: dict[str, Measurement] = {}
+        for name in order:
+            try:
+                with running(SERVERS[name], settings.logdir) as server:
+                    measurement = measure(server, scenario, settings)
+                    server.check_alive()
+            except Exception as exc:  # one server's failure must not end the whole run
+                result.failures.setdefault(name, []).append(f"{type(exc).__name__}: {exc}")
+                progress(f"  scenario {scenario.number} round {index + 1}: {name} FAILED: {exc}")
+                continue
+            measured[name] = m = measurement
+            progress(
+                f"  scenario {scenario.number} round {index + 1}/{settings.rounds}: {name:<17}"
+                f" {m['rps']:>9,.0f} req/s  p99 {m['p99']:8.1f} ms  errors {m['errors']:.0f}"
+            )
+        result.rounds.append(measured)
+    return result
+
+
+def progress(line: str) -> None:
+    print(line, flush=True)

@@ -1,0 +1,214 @@
+"""The servers under test: one table of commands, and starting/stopping them safely.
+
+Every server runs as its own process group on 127.0.0.1, hosts ``treadle_bench.app:app`` and
+gets 10 ways to run the app at once (threads, or worker processes for gunicorn sync). Each one's
+idle keep-alive timeout is raised to KEEP_ALIVE_SECONDS so that scenario 6's idle connections
+outlive the measurement; under wrk's load no connection is ever idle, so the other scenarios do
+not notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+APP = "treadle_bench.app:app"
+THREADS = 10
+KEEP_ALIVE_SECONDS = 300
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """How to start one server: ``{port}``, ``{threads}``, ``{app}``, ``{bin}`` (the venv's
+    scripts) and ``{python}`` are filled in at start."""
+
+    name: str
+    template: str  # split on spaces first, then each word formatted
+    note: str
+    keeps_alive: bool = True
+
+    def command(self, port: int) -> list[str]:
+        bindir = os.path.dirname(sys.executable)
+        fill = {"port": port, "threads": THREADS, "app": APP, "bin": bindir}
+        return [
+            sys.executable if word == "{python}" else word.format(**fill)
+            for word in self.template.split()
+        ]
+
+    def shown(self) -> str:
+        """The command as the docs print it: no path of this machine, $PORT for the port."""
+        fill = {"port": "$PORT", "threads": THREADS, "app": APP, "bin": ""}
+        return " ".join(
+            "python" if word == "{python}" else word.replace("{bin}/", "").format(**fill)
+            for word in self.template.split()
+        )
+
+
+_KA = KEEP_ALIVE_SECONDS
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec(
+            "treadle",
+            "{python} -m treadle --bind 127.0.0.1:{port} --threads {threads}"
+            f" --keep-alive {_KA} --log-level warning {{app}}",
+            "a fixed pool of 10 worker threads",
+        ),
+        ServerSpec(
+            "treadle-max64",
+            "{python} -m treadle --bind 127.0.0.1:{port} --threads {threads} --max-threads 64"
+            f" --keep-alive {_KA} --log-level warning {{app}}",
+            "10 worker threads that may grow to 64 (scenario 5 only)",
+        ),
+        ServerSpec(
+            "waitress",
+            "{bin}/waitress-serve --listen=127.0.0.1:{port} --threads={threads}"
+            f" --connection-limit=4000 --channel-timeout={_KA} {{app}}",
+            "10 worker threads; connection limit raised from 100 so 1,000 idle connections fit",
+        ),
+        ServerSpec(
+            "cheroot",
+            "{python} -m treadle_bench.cheroot_launch {port} {threads}",
+            "cheroot.wsgi.Server(numthreads=10, timeout=300), keep_alive_conn_limit raised "
+            "from 10; run by a small launcher (cheroot has no command line for a WSGI app)",
+        ),
+        ServerSpec(
+            "gunicorn-gthread",
+            "{bin}/gunicorn -k gthread -w 1 --threads {threads} --worker-connections 4000"
+            f" --keep-alive {_KA} -b 127.0.0.1:{{port}} --log-level warning {{app}}",
+            "one worker process with 10 threads; worker-connections raised from 1,000",
+        ),
+        ServerSpec(
+            "gunicorn-sync",
+            "{bin}/gunicorn -k sync -w {threads} -b 127.0.0.1:{port} --log-level warning {app}",
+            "10 single-threaded worker processes: '10 threads' read as 10 requests at once. "
+            "Sync workers close every connection (no keep-alive), so scenario 6 leaves it out",
+            keeps_alive=False,
+        ),
+        ServerSpec(
+            "granian",
+            "{bin}/granian --interface wsgi --http 1 --host 127.0.0.1 --port {port}"
+            " --workers 1 --blocking-threads {threads} --log-level warning {app}",
+            "Rust server, the non-Python reference: 1 worker, 10 blocking threads run the app",
+        ),
+    )
+}
+DEFAULT_SERVERS = ("treadle", "waitress", "cheroot", "gunicorn-gthread", "gunicorn-sync", "granian")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(slots=True)
+class Running:
+    spec: ServerSpec
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def check_alive(self) -> None:
+        """Raise with the end of the server's log when it has exited under us."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited ({self.proc.returncode}): {_tail(self.log, 3)}")
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Connect until the port answers; bounded, and give up at once if the server died."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server not listening after {READY_TIMEOUT:.0f} s: {_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 8) -> str:
+    try:
+        return " | ".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group we created, then SIGKILL it if it has not gone within the timeout."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(STOP_TIMEOUT)
+    # Children (gunicorn and granian workers) may outlive their parent; the group holds only
+    # processes this harness started.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(STOP_TIMEOUT)
+
+
+@contextlib.contextmanager
+def running(spec: ServerSpec, logdir: Path) -> Iterator[Running]:
+    """Start ``spec`` on a free port, wait until it accepts, and always stop it afterwards."""
+    port = free_port()
+    fd, name = tempfile.mkstemp(prefix=f"{spec.name}-", suffix=".log", dir=logdir)
+    log = Path(name)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with os.fdopen(fd, "wb") as out:
+        proc = subprocess.Popen(
+            spec.command(port),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        _wait_ready(proc, port, log)
+        yield Running(spec, proc, port, log)
+    finally:
+        _stop(proc)
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (KiB), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, ()))
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total

@@ -1,0 +1,106 @@
+"""The harness's pure parts: the app, the command table, wrk's command line, medians and ratios,
+the target checks. No server is started and wrk is not needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from treadle_bench import report
+from treadle_bench.__main__ import _shown_args, parse_args
+from treadle_bench.app import BIG, HELLO, app
+from treadle_bench.scenarios import SCENARIOS, ScenarioResult, servers_for
+from treadle_bench.servers import SERVERS
+from treadle_bench.wrk import wrk_argv
+
+
+def call(path: str) -> tuple[str, dict[str, str], bytes]:
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(app({"PATH_INFO": path}, start_response))
+    return seen["status"], seen["headers"], body
+
+
+def test_app_routes_carry_content_length() -> None:
+    for path, body in (("/hello", HELLO), ("/big", BIG), ("/sleep", HELLO)):
+        status, headers, got = call(path)
+        assert status == "200 OK"
+        assert got == body
+        assert headers["Content-Length"] == str(len(body))
+    assert len(BIG) == 1024 * 1024
+    assert call("/nope")[0].startswith("404")
+
+
+def test_commands_fill_port_and_docs_show_no_local_path() -> None:
+    for spec in SERVERS.values():
+        argv = spec.command(4321)
+        assert any("4321" in word for word in argv)
+        assert not any("{" in word for word in argv)
+        shown = spec.shown()
+        assert "$PORT" in shown
+        assert "/" not in shown.replace("127.0.0.1", "").split(" ", 1)[0]
+        assert str(Path.home()) not in shown
+
+
+def test_treadle_command_follows_the_contract() -> None:
+    argv = SERVERS["treadle"].command(8000)
+    assert argv[1:3] == ["-m", "treadle"]
+    assert argv[argv.index("--bind") + 1] == "127.0.0.1:8000"
+    assert argv[argv.index("--threads") + 1] == "10"
+    assert "--max-threads" in SERVERS["treadle-max64"].command(8000)
+
+
+def test_wrk_uses_one_thread_and_close_header() -> None:
+    argv = wrk_argv("http://127.0.0.1:1/hello", 20, 5, True, "s.lua")
+    assert argv[:4] == ["wrk", "-t1", "-c20", "-d5s"]
+    assert argv[argv.index("-H") + 1] == "Connection: close"
+    assert "-H" not in wrk_argv("http://127.0.0.1:1/", 50, 5, False, "s.lua")
+
+
+def test_scenario_server_lists() -> None:
+    assert servers_for(SCENARIOS[5], ["treadle", "waitress"])[-1] == "treadle-max64"
+    assert "treadle-max64" not in servers_for(SCENARIOS[1], ["treadle", "waitress"])
+    assert "gunicorn-sync" not in servers_for(SCENARIOS[6], ["treadle", "gunicorn-sync"])
+
+
+def m(rps: float, p99: float, errors: float = 0) -> dict[str, float]:
+    return {"rps": rps, "mib_s": 0.0, "p50": p99 / 2, "p99": p99, "max": p99, "errors": errors}
+
+
+def test_ratios_are_taken_per_round_then_medianed() -> None:
+    result = ScenarioResult(SCENARIOS[1], ["treadle", "waitress"])
+    # A noisy round halves both servers' rates: ratios stay 0.5 though the medians move.
+    result.rounds = [
+        {"treadle": m(1000, 10), "waitress": m(500, 40)},
+        {"treadle": m(500, 20), "waitress": m(250, 80, errors=3)},
+        {"waitress": m(900, 40)},  # treadle failed here: no ratio from this round
+    ]
+    treadle, waitress = report.summarise(result)
+    assert treadle.rps_ratio is None
+    assert waitress.rps_ratio == 0.5
+    assert waitress.p99_ratio == 4.0
+    assert waitress.median["rps"] == 500
+    assert waitress.errors == 3
+
+
+def test_targets() -> None:
+    result = ScenarioResult(SCENARIOS[1], ["treadle", "waitress", "cheroot"])
+    result.rounds = [{"treadle": m(9000, 10), "waitress": m(3000, 50), "cheroot": m(4000, 900)}]
+    checks = {t.text: t for t in report.targets({1: (result, report.summarise(result))})}
+    assert checks["S1: treadle ≥ 2x waitress's req/s"].met is True
+    assert checks["S1: treadle ≥ 3x cheroot's req/s"].met is False
+    assert checks["S1: treadle's p99 below cheroot's"].met is True
+    assert checks["S3: treadle ≥ 1.2x waitress's req/s"].met is None
+
+
+def test_options_and_shown_command() -> None:
+    args = parse_args(["--quick", "--scenarios", "1,3", "--servers", "treadle,waitress"])
+    assert (args.rounds, args.duration, args.scenario_numbers) == (1, 2, [1, 3])
+    assert _shown_args(["--quick", "--docs", "/x/y", "--note=z", "--duration", "3"]) == [
+        "--quick",
+        "--duration",
+        "3",
+    ]

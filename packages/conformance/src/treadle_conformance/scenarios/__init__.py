@@ -1,0 +1,32 @@
+"""The catalogue: every scenario, grouped by category, in a stable order."""
+
+from __future__ import annotations
+
+from treadle_conformance.model import Scenario
+from treadle_conformance.scenarios import (
+    chunked,
+    connections,
+    framing,
+    headers,
+    limits,
+    random_requests,
+    request_line,
+    responses,
+)
+
+CATALOGUE: tuple[Scenario, ...] = (
+    *request_line.SCENARIOS,
+    *headers.SCENARIOS,
+    *framing.SCENARIOS,
+    *chunked.SCENARIOS,
+    *connections.SCENARIOS,
+    *responses.SCENARIOS,
+    *limits.SCENARIOS,
+    *random_requests.SCENARIOS,
+)
+
+CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(s.category for s in CATALOGUE))
+
+
+def by_id() -> dict[str, Scenario]:
+    return {s.id: s for s in CATALOGUE}

@@ -1,0 +1,22 @@
+"""The conformance suite as pytest tests: one test per scenario (and fragmentation variant)."""
+
+from __future__ import annotations
+
+import pytest
+
+from treadle_conformance.model import Scenario
+from treadle_conformance.plugin import judge_result
+from treadle_conformance.runner import Result, case_id, run, variants
+from treadle_conformance.scenarios import CATALOGUE
+from treadle_conformance.target import Target
+
+CASES = [pytest.param(s, v, id=case_id(s, v)) for s, v in variants(CATALOGUE)]
+
+
+@pytest.mark.parametrize(("scenario", "variant"), CASES)
+def test_scenario(
+    scenario: Scenario, variant: str, conformance_target: Target, conformance_results: list[Result]
+) -> None:
+    result = run(scenario, conformance_target, variant)
+    conformance_results.append(result)
+    judge_result(result)

@@ -1,0 +1,19 @@
+"""The base of every user in the locustfiles: settings from the command line, short timeouts."""
+
+from __future__ import annotations
+
+from locust import FastHttpUser
+from locust.env import Environment
+
+from _session import settings_of
+
+
+class SaturationUser(FastHttpUser):
+    """A client timeout short enough that a stuck step fails rather than hangs."""
+
+    abstract = True
+
+    def __init__(self, environment: Environment) -> None:
+        self.settings = settings_of(environment)
+        self.network_timeout = self.connection_timeout = self.settings.request_timeout
+        super().__init__(environment)
