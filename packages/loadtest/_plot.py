@@ -86,7 +86,7 @@ def draw(
             ax.axvline(step.start, color="grey", linewidth=0.8, linestyle="--")
     for step in plan.steps:
         users_ax.annotate(
-            f" {step.multiple:g}x threads",
+            f" {step.label}",
             (step.start, 0.88),
             xycoords=("data", "axes fraction"),
             fontsize=8,

@@ -61,6 +61,8 @@ def discover_threads(settings: Settings, host: str) -> tuple[int, str | None]:
 
 def begin(environment: Environment, elapsed: float) -> Session:
     global CURRENT
+    if CURRENT is not None and CURRENT.sampler is not None:
+        CURRENT.sampler.stop()
     settings = settings_of(environment)
     host = environment.host or ""
     threads, stats_url = discover_threads(settings, host)
@@ -96,7 +98,7 @@ def finish(environment: Environment, **_: Any) -> None:
         latency_slack_ms=settings.latency_slack_ms,
         min_throughput=settings.min_throughput,
     )
-    results = judge(session.plan, RECORDS, session.t0, limits)
+    results = judge(session.plan, RECORDS, session.t0, limits, time.time() - session.t0)
     verdict = report(session.plan, results, settings.mode)
     passed = all(not r.problems for r in results)
     if settings.report_prefix:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from _plan import Plan, Step
 from _records import IDLE, PROBE, SLEEP, Record
 
+STOP_TOLERANCE = 1.0  # seconds: the shape ends a step on a tick, not to the millisecond
+
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
@@ -88,7 +90,10 @@ class StepResult:
         return (self.sleep.count - self.sleep.failures) / self.seconds
 
 
-def judge_step(step: Step, records: Sequence[Record], t0: float, limits: Thresholds) -> StepResult:
+def judge_step(
+    step: Step, records: Sequence[Record], t0: float, limits: Thresholds, ended: float = math.inf
+) -> StepResult:
+    """Judge one step; `ended` is when the run stopped, in seconds since t0."""
     lo, hi = step.window
     inside = [r for r in records if lo <= r.t - t0 < hi]
     by_name = {
@@ -100,6 +105,9 @@ def judge_step(step: Step, records: Sequence[Record], t0: float, limits: Thresho
     bound = limits.latency_bound(step)
     result_rps = (sleep.count - sleep.failures) / seconds
     problems: list[str] = []
+    if ended < step.end - STOP_TOLERANCE:
+        problems.append(f"the run stopped {step.end - ended:.1f} s before this step's end")
+        return StepResult(step, seconds, sleep, probe, idle, total, bound, tuple(problems))
     state = "queue grows" if step.saturated else "below the thread count"
     if sleep.count == sleep.failures:
         problems.append(
@@ -134,8 +142,10 @@ def judge_step(step: Step, records: Sequence[Record], t0: float, limits: Thresho
     return StepResult(step, seconds, sleep, probe, idle, total, bound, tuple(problems))
 
 
-def judge(plan: Plan, records: Sequence[Record], t0: float, limits: Thresholds) -> list[StepResult]:
-    return [judge_step(step, records, t0, limits) for step in plan.steps]
+def judge(
+    plan: Plan, records: Sequence[Record], t0: float, limits: Thresholds, ended: float = math.inf
+) -> list[StepResult]:
+    return [judge_step(step, records, t0, limits, ended) for step in plan.steps]
 
 
 def report(plan: Plan, results: Sequence[StepResult], mode: str) -> str:

@@ -41,6 +41,6 @@ class ArrivalUser(SaturationUser):
 
     @task
     def tick(self) -> None:
+        gevent.sleep(max(0.0, self.next_arrival - time.monotonic()))
         self.in_flight.spawn(self.arrive)
         self.next_arrival += self.interval
-        gevent.sleep(max(0.0, self.next_arrival - time.monotonic()))

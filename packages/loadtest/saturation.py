@@ -44,9 +44,6 @@ class IdleKeepAliveUser(SaturationUser):
     def wait_time(self) -> float:
         return self.settings.idle_seconds
 
-    def on_start(self) -> None:
-        self.client.get(self.settings.cheap_path, name=IDLE)
-
     @task
     def ping(self) -> None:
         self.client.get(self.settings.cheap_path, name=IDLE)
@@ -68,14 +65,16 @@ class StepShape(LoadTestShape):
     """1x, 2x, 4x the thread count of working users, plus the idle and probe users throughout."""
 
     session: _session.Session | None = None
+    elapsed = 0.0
     classes: list[type[User]] = []  # replaced at the first tick, never mutated
 
     def tick(self) -> tuple[int, float, list[type[User]]] | None:
         assert self.runner is not None
         elapsed = time.perf_counter() - float(self.start_time)
-        if self.session is None:
+        if self.session is None or elapsed < self.elapsed:  # a new run (web UI: start again)
             self.session = _session.begin(self.runner.environment, elapsed)
             self.classes = self.pick_classes(self.session)
+        self.elapsed = elapsed
         plan = self.session.plan
         step = plan.step_at(elapsed)
         if step is None:

@@ -134,3 +134,11 @@ def test_plot_series_buckets_by_second_and_drops_what_ends_after_the_plan() -> N
     assert p50[0] == 100.0
     assert p95[0] == 300.0
     assert math.isnan(p50[1])
+
+
+def test_a_run_stopped_early_fails_its_unfinished_steps() -> None:
+    plan = make_plan(settings(), threads=5)
+    records = [r for s in plan.steps[:2] for r in healthy(s.start, s.end, s.users)]
+    results = judge(plan, records, T0, Thresholds(), ended=21.0)
+    assert [r.problems for r in results[:2]] == [(), ()]
+    assert results[2].problems == ("the run stopped 9.0 s before this step's end",)

@@ -107,15 +107,19 @@ class ThreadPool:
 
     def _note_waiting(self, depth: int) -> None:
         now = time.monotonic()
-        if now - self._last_note >= QUEUE_LOG_INTERVAL:
-            self._last_note = now
-            queue_log.info(
-                "%d requests waiting for a thread (%d of %d busy, max %d)",
-                depth,
-                self.busy,
-                len(self._threads),
-                self.max,
-            )
+        if now - self._last_note < QUEUE_LOG_INTERVAL:
+            return
+        busy = self.busy
+        if busy < len(self._threads):
+            return  # a thread is free and just waking up: that is not saturation
+        self._last_note = now
+        queue_log.info(
+            "%d requests waiting for a thread (%d of %d busy, max %d)",
+            depth,
+            busy,
+            len(self._threads),
+            self.max,
+        )
 
     def get(self, worker: WorkerThread) -> HttpConnection | None:
         """The next connection for ``worker``; None tells it to leave."""
