@@ -31,6 +31,7 @@ class Summary:
     rps_ratio: float | None
     p99_ratio: float | None
     errors: int
+    rps_rounds: tuple[float, ...]
 
 
 def summarise(result: ScenarioResult) -> list[Summary]:
@@ -47,8 +48,16 @@ def summarise(result: ScenarioResult) -> list[Summary]:
             rps_ratio = statistics.median(_div(r[name]["rps"], r[REFERENCE]["rps"]) for r in pairs)
             p99_ratio = statistics.median(_div(r[name]["p99"], r[REFERENCE]["p99"]) for r in pairs)
         errors = int(sum(run["errors"] for run in runs))
-        out.append(Summary(name, len(runs), median, rps_ratio, p99_ratio, errors))
+        rps_rounds = tuple(run["rps"] for run in runs)
+        out.append(Summary(name, len(runs), median, rps_ratio, p99_ratio, errors, rps_rounds))
     return out
+
+
+def _spread(x: Summary) -> str:
+    """(max - min) / median of req/s over the rounds: how much the machine moved them."""
+    if len(x.rps_rounds) < 2 or not x.median["rps"]:
+        return "-"
+    return f"{(max(x.rps_rounds) - min(x.rps_rounds)) / x.median['rps']:.0%}"
 
 
 def _div(a: float, b: float) -> float:
@@ -84,11 +93,11 @@ def table(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
         ]  # fmt: skip
     else:
         mib = s.path == "/big"
-        head = ["server", "req/s", *(["MiB/s"] if mib else []), "req/s ÷ treadle", "p50 ms",
-                "p99 ms", "p99 ÷ treadle", "max ms", "errors"]  # fmt: skip
+        head = ["server", "req/s", "spread", *(["MiB/s"] if mib else []), "req/s ÷ treadle",
+                "p50 ms", "p99 ms", "p99 ÷ treadle", "max ms", "errors"]  # fmt: skip
         rows = [
             [
-                x.server, f"{x.median['rps']:,.0f}",
+                x.server, f"{x.median['rps']:,.0f}", _spread(x),
                 *([f"{x.median['mib_s']:,.0f}"] if mib else []),
                 _ratio(x.rps_ratio), _ms(x.median["p50"]), _ms(x.median["p99"]),
                 _ratio(x.p99_ratio), _ms(x.median["max"]), str(x.errors),
@@ -326,7 +335,8 @@ def _markdown(
         "- Servers alternate within each scenario and the order rotates every round. "
         "Figures are **medians over rounds**; a ratio to treadle is computed within each round "
         "(same machine state) and its median reported. `req/s ÷ treadle` below 1 means slower "
-        "than treadle; `p99 ÷ treadle` above 1 means a worse tail than treadle's.\n"
+        "than treadle; `p99 ÷ treadle` above 1 means a worse tail than treadle's. `spread` is "
+        "(max - min) ÷ median of a server's req/s over the rounds: a rough gauge of the noise.\n"
         "- Errors are summed over all rounds (wrk's connect/read/write/timeout errors and "
         "non-2xx answers; in S6 also idle connections that could not be opened).\n"
         "- These machines are noisy (other work shares the cores): compare ratios from one run, "
@@ -350,7 +360,9 @@ def _markdown(
                 "process. RSS is VmRSS from /proc summed over the server's process tree, read "
                 "after the first burst and again with the idle connections open; "
                 "`KiB per idle conn` is the difference divided by the connections opened. "
-                "`idle still open` counts those the server had not closed by the end. RSS is "
+                "`idle still open` counts those the server had not closed by the end. "
+                "`p99 change` is the median of each round's change, so it need not match the "
+                "two median columns beside it; `req/s` is the run with idle connections. RSS is "
                 "user-space memory only: the kernel's socket buffers are not in it.\n\n"
                 "gunicorn sync is left out: its workers close every connection after one "
                 "request, so it never holds an idle keep-alive connection. waitress's event loop "
@@ -379,14 +391,16 @@ def _markdown(
     )
     add("## Running it\n")
     add(
-        "    scripts/bench                         # full run: 3 rounds x 5 s, about 15 minutes\n"
-        "    scripts/bench --quick                 # 1 round x 2 s, about 3 minutes\n"
+        "    scripts/bench                  # full run: 3 rounds x 5 s, about 13-15 minutes\n"
+        "    scripts/bench --quick          # 1 round x 2 s, about 2-3 minutes\n"
         "    scripts/bench --scenarios 1,3 --servers treadle,waitress --duration 10\n"
-        "    tox -e bench -- --quick               # the same, without the wrk check\n"
+        "    scripts/bench --help           # --rounds, --warmup, --note, --docs, --no-docs\n"
+        "    tox -e bench -- --quick        # the same harness, straight from tox\n"
         "\n"
         "`scripts/bench` installs wrk (`apt-get install wrk`) when it is missing, then runs the "
-        "harness in the `bench` tox env. The harness raises its open-file limit (inherited by "
-        "the servers) for scenario 6, writes this page, `benchmarks.png` and `benchmarks.json` "
+        "harness in the `bench` tox env (the harness also installs wrk itself when run as "
+        "root). The harness raises its open-file limit (inherited by the servers) for "
+        "scenario 6, writes this page, `benchmarks.png` and `benchmarks.json` "
         "(`--no-docs` to skip), and prints the same tables.\n"
         f"Default servers: {', '.join(DEFAULT_SERVERS)} (treadle-max64 joins scenario 5).\n"
     )

@@ -128,7 +128,7 @@ class Running:
     def check_alive(self) -> None:
         """Raise with the end of the server's log when it has exited under us."""
         if self.proc.poll() is not None:
-            raise RuntimeError(f"server exited ({self.proc.returncode}): {_tail(self.log, 3)}")
+            raise RuntimeError(f"server exited ({self.proc.returncode}): {_tail(self.log, 1)}")
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:

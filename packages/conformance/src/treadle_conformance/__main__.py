@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                 "-c",
                 os.devnull,
                 "--rootdir",
-                os.getcwd(),
+                os.path.dirname(_suite_path()),
                 "-rf",
                 *quiet,
                 *args,

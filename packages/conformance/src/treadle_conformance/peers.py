@@ -145,6 +145,16 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
         for r in all_results[names[0]]
         if all(by_id[n].get(r.case_id) and by_id[n][r.case_id].status == "fail" for n in names)
     ]
+    for name in names:
+        failed = [r for r in all_results[name] if r.status == "fail" and r.variant == "whole"]
+        if not failed:
+            continue
+        lines += [f"### {name}: scenarios not met (fragmentation variants omitted)", ""]
+        lines += [
+            f"- `{r.case_id}` ({r.scenario.level.value}): {report.md(r.reason)[:220]}"
+            for r in failed
+        ]
+        lines.append("")
     lines += ["### every server misses the expectation", ""]
     lines += [
         f"- `{r.case_id}` ({r.scenario.level.value}, {report.md(r.scenario.section)}): "
@@ -173,6 +183,9 @@ def markdown(all_results: dict[str, list[Result]], seconds: dict[str, float]) ->
         "allows alternatives (bare LF, obs-fold, duplicate equal Content-Length, ...), every "
         "permitted outcome passes. The concurrency scenarios are the project's requirement, not an "
         "RFC MUST; see the catalogue (`packages/conformance/src/treadle_conformance/scenarios/`).",
+        "",
+        "Reproduce: `tox -e conformance-peers` (all four), or one server with "
+        '`tox -e conformance -- --server-cmd "<command above>" --report report.md`.',
         "",
         "## Summary",
         "",

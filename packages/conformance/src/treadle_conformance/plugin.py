@@ -46,6 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=10.0,
         help="seconds to wait for a server to time out an idle connection",
     )
+    group.addoption(
+        "--examples",
+        type=int,
+        default=60,
+        help="how many random requests the hypothesis scenario sends",
+    )
     group.addoption("--json", dest="conformance_json", help="write the results as JSON here")
     group.addoption(
         "--report",
@@ -70,6 +76,7 @@ def conformance_target(request: pytest.FixtureRequest) -> Iterator[Target]:
                 )
             )
         target.idle_bound = config.getoption("--idle-bound")
+        target.examples = config.getoption("--examples")
         config.stash[TARGET] = target
         yield target
 

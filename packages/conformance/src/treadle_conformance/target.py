@@ -47,7 +47,8 @@ class Target:
     reflect: bool = False
     process: subprocess.Popen[str] | None = None
     output: deque[str] = field(default_factory=lambda: deque(maxlen=200))
-    idle_bound: float = 10.0
+    idle_bound: float = 12.0
+    examples: int = 60
 
     @property
     def url(self) -> str:

@@ -8,7 +8,6 @@ the level is the project's, and the section names what is exercised. Every wait 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -218,8 +217,8 @@ timeouts.script(
 )
 
 
-def _open_keepalive(target: Target, n: int, timeout: float) -> tuple[list[Wire], str | None]:
-    wires: list[Wire] = []
+def _open_keepalive(target: Target, n: int, timeout: float, wires: list[Wire]) -> str | None:
+    """Open n connections one after another, one GET each; the caller closes `wires`."""
     for i in range(n):
         wire = Wire(target.host, target.port, timeout=timeout)
         wires.append(wire)
@@ -227,16 +226,17 @@ def _open_keepalive(target: Target, n: int, timeout: float) -> tuple[list[Wire],
         try:
             response = wire.read_response()
         except TimeoutError:
-            return wires, f"connection {i + 1} of {n}: no response within {timeout}s (starved?)"
+            return f"connection {i + 1} of {n}: no response within {timeout}s (starved?)"
         if response is None or response.status != 200:
-            return wires, f"connection {i + 1} of {n}: no 200"
-    return wires, None
+            return f"connection {i + 1} of {n}: no 200"
+    return None
 
 
 def _keepalive(n: int) -> Script:
     def script(target: Target, _scale: float) -> str | None:
-        wires, why = _open_keepalive(target, n, 1.5)
+        wires: list[Wire] = []
         try:
+            why = _open_keepalive(target, n, 1.5, wires)
             if why:
                 return why
             for i, wire in reversed(list(enumerate(wires))):
@@ -256,28 +256,35 @@ def _keepalive(n: int) -> Script:
     return script
 
 
-def _new_while(idle: Callable[[Target], list[socket.socket | Wire]], what: str) -> Script:
+Idler = Callable[[Target, list[Wire]], "str | None"]
+
+
+def _new_while(idle: Idler, what: str) -> Script:
     def script(target: Target, _scale: float) -> str | None:
-        held = idle(target)
+        held: list[Wire] = []
         try:
+            why = idle(target, held)
+            if why:
+                return why
             start = time.monotonic()
             why = _served(target, "/new", 1.5)
             took = time.monotonic() - start
             return why or (None if took < 1.0 else f"a new connection waited {took:.2f}s {what}")
         finally:
-            for item in held:
-                item.close()
+            for wire in held:
+                wire.close()
 
     return script
 
 
-def _idle_keepalive_12(target: Target) -> list[socket.socket | Wire]:
-    wires, _why = _open_keepalive(target, 12, 1.5)
-    return list(wires)
+def _idle_keepalive_12(target: Target, held: list[Wire]) -> str | None:
+    return _open_keepalive(target, 12, 1.5, held)
 
 
-def _silent_12(target: Target) -> list[socket.socket | Wire]:
-    return [target.connect() for _ in range(12)]
+def _silent_12(target: Target, held: list[Wire]) -> str | None:
+    for _ in range(12):
+        held.append(Wire(target.host, target.port))
+    return None
 
 
 def _parallel(target: Target, _scale: float) -> str | None:

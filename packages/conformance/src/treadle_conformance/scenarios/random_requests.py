@@ -20,7 +20,7 @@ from treadle_conformance.target import Target
 from treadle_conformance.wire import Wire
 
 m = Maker("property")
-EXAMPLES = 60
+
 SEGMENT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-~"
 QUERY_PIECES = [*SEGMENT, "=", "&", "+", ".", "/", "?", "%2F", "%20", "%e9"]
 VALUE = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -98,7 +98,7 @@ def _compare(sent: Drawn, seen: dict[str, Any]) -> str | None:
 
 def _property(target: Target, _scale: float) -> str | None:
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=target.examples,
         deadline=None,
         database=None,
         derandomize=True,
@@ -128,7 +128,7 @@ m.script(
     "PROP-RANDOM-REQUESTS",
     S9112 + "3, 5, 6, 7",
     MUST,
-    f"{EXAMPLES} random valid requests reach the app exactly as sent (hypothesis)",
+    "random valid requests (60 by default, --examples) reach the app exactly as sent",
     _property,
     "hypothesis: random method, path, query, X- fields, body (length or chunked), "
     "sent whole, byte by byte or in random pieces",
