@@ -75,3 +75,10 @@ def test_exchange_reads_interim_then_final() -> None:
     with canned(b"HTTP/1.1 100 Continue\r\n\r\n" + OK, close=False) as (host, port):
         outcome = exchange(s, Target(host, port))
     assert outcome.responses[0].interim == (100,)
+
+
+def test_status_sets_are_written_compactly() -> None:
+    from treadle_conformance.model import statuses
+
+    assert statuses(frozenset(range(400, 500))) == "400-499"
+    assert statuses(frozenset({400, 505})) == "400, 505"

@@ -109,6 +109,14 @@ class Scenario:
         return any(e.close is True for e in self.expect)
 
 
+def statuses(allowed: frozenset[int]) -> str:
+    """200, 204 or a range such as 400-499, for messages."""
+    values = sorted(allowed)
+    if len(values) > 3 and values[-1] - values[0] + 1 == len(values):
+        return f"{values[0]}-{values[-1]}"
+    return ", ".join(map(str, values))
+
+
 def judge_one(expect: Expect, outcome: Outcome) -> str | None:
     """Why outcome does not match this one permitted outcome, or None when it does."""
     n = len(expect.statuses)
@@ -125,7 +133,7 @@ def judge_one(expect: Expect, outcome: Outcome) -> str | None:
         return f"expected {n} response(s), got {len(got)}"
     for i, (allowed, r) in enumerate(zip(expect.statuses, got, strict=False)):
         if r.status not in allowed:
-            return f"response {i + 1}: status {r.status}, allowed {sorted(allowed)}"
+            return f"response {i + 1}: status {r.status}, allowed {statuses(allowed)}"
         if r.violations:
             return f"response {i + 1}: " + "; ".join(r.violations)
     if expect.close is True and not outcome.closed:

@@ -55,11 +55,6 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def connect(self, timeout: float = 3.0) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
     def probe_reflect(self) -> bool:
         from treadle_conformance.wire import Wire
 

@@ -47,7 +47,7 @@ def good(id: str, title: str, raw: bytes, body: str) -> None:
 def bad(id: str, title: str, raw: bytes) -> None:
     m(
         id,
-        SECTION + " (framing unrecoverable: 400, close)",
+        SECTION + "; 6.3 (length cannot be determined: 400, close)",
         MUST,
         title,
         chunked("/chunked", raw + SMUGGLED),

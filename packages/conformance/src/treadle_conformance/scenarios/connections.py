@@ -1,6 +1,9 @@
 """Persistence, pipelining, `Connection` and `Expect: 100-continue`.
 
-RFC 9112 section 9; RFC 9110 sections 7.6.1 and 10.1.1.
+RFC 9112 section 9; RFC 9110 sections 7.6.1 and 10.1.1. The RFC lets a server close a
+persistent connection at any time, so strictly it may answer the first of several pipelined
+requests and close; the pipelining scenarios hold servers to what clients rely on, every request
+answered in order, and the level names the ordering and framing rules that are MUSTs.
 """
 
 from __future__ import annotations
@@ -256,7 +259,7 @@ conn(
 conn(
     "CONN-HTTP10-CLOSES",
     S9112 + "9.3",
-    MUST,
+    SHOULD,
     "HTTP/1.0 without keep-alive closes",
     get("/", version="HTTP/1.0"),
     ok(close=True),

@@ -42,6 +42,7 @@ def framed(headers: list[bytes], body: bytes, version: str = "HTTP/1.1") -> byte
 
 
 HELLO = saw(body="hello")
+HIDDEN = b"0\r\n\r\n" + SMUGGLED  # a whole body under Content-Length, two under chunked
 CLOSE_400 = reject(400, close=True, check=not_smuggled)
 CODING_REFUSED = reject(400, 501, close=True, check=not_smuggled)
 
@@ -387,6 +388,36 @@ m(
     reject(400, 408, close=True),
     seq(close=True, label="close without a response"),
     shutdown_write=True,
+)
+
+m(
+    "BODY-CL-OWS",
+    S9112 + "5.1, 6.2",
+    MUST,
+    "whitespace around the Content-Length value is not part of it",
+    framed([b"Content-Length: \t 5 \t"], b"hello"),
+    ok(check=HELLO),
+    reflect=True,
+)
+m(
+    "SMUG-TE-UNDERSCORE",
+    S9112 + "6.1; RFC 3875 §4.1.18",
+    MUST,
+    "Transfer_Encoding (underscore) is not Transfer-Encoding: Content-Length frames the body",
+    framed([b"Transfer_Encoding: chunked", b"Content-Length: %d" % len(HIDDEN)], HIDDEN),
+    ok(check=all_of(saw(body=HIDDEN.decode()), not_smuggled)),
+    reject(400, check=not_smuggled),
+    reflect=True,
+)
+m(
+    "SMUG-CL-UNDERSCORE-NAME",
+    S9112 + "6.3; RFC 3875 §4.1.18",
+    MUST,
+    "Content_Length (underscore) is not Content-Length: the request has no body",
+    framed([b"Content_Length: 5"], b""),
+    ok(check=saw(body_length=0)),
+    reject(400),
+    reflect=True,
 )
 
 SCENARIOS = m.made
