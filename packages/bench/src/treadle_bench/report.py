@@ -219,7 +219,9 @@ def chart(results: dict[int, tuple[ScenarioResult, list[Summary]]], path: Path) 
         ax.axhline(1.0, color="black", linewidth=1)
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(
-            FixedLocator([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100])
+            FixedLocator(
+                [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+            )
         )
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
         ax.yaxis.set_minor_formatter(NullFormatter())
