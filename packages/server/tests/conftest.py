@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -18,6 +19,21 @@ def hello_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
     body = environ["wsgi.input"].read()
     start_response("200 OK", [("Content-Type", "text/plain"), ("X-Path", environ["PATH_INFO"])])
     return [b"hello " + environ["PATH_INFO"].encode("latin-1") + b" " + body]
+
+
+class BlockingApp:
+    """An app that signals ``entered`` and then holds its worker until ``release`` is set."""
+
+    def __init__(self, hold: float = 10.0) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.hold = hold
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        self.entered.set()
+        self.release.wait(self.hold)
+        start_response("200 OK", [])
+        return [b"done"]
 
 
 ServerFactory = Callable[..., AbstractContextManager[HttpServer]]

@@ -20,7 +20,7 @@ from treadle.server import HttpServer
 from treadle.wsgi import Environ, StartResponse
 
 from ._wire import Client
-from .conftest import ServerFactory, hello_app
+from .conftest import BlockingApp, ServerFactory, hello_app
 
 Connect = Callable[..., Client]
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -68,14 +68,8 @@ def test_sixty_idle_keep_alive_clients_on_five_threads(
 def test_full_queue_answers_503_with_retry_after(
     make_server: ServerFactory, connect: Connect
 ) -> None:
-    release = threading.Event()
-    entered = threading.Event()
-
-    def blocking_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        entered.set()
-        release.wait(10)
-        start_response("200 OK", [])
-        return [b"done"]
+    blocking_app = BlockingApp()
+    entered, release = blocking_app.entered, blocking_app.release
 
     with make_server(blocking_app, threads=1, queue_size=1) as srv:
         first, second, third = (connect(srv, timeout=5.0) for _ in range(3))
@@ -97,14 +91,8 @@ def test_queue_logger_notes_waiting_work(
     make_server: ServerFactory, connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="treadle.queue")
-    release = threading.Event()
-    entered = threading.Event()
-
-    def blocking_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        entered.set()
-        release.wait(10)
-        start_response("200 OK", [])
-        return [b"done"]
+    blocking_app = BlockingApp()
+    entered, release = blocking_app.entered, blocking_app.release
 
     with make_server(blocking_app, threads=1) as srv:
         first, second, third = (connect(srv) for _ in range(3))

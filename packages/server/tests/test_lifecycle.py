@@ -16,7 +16,7 @@ from treadle.testing import running, serving
 from treadle.wsgi import Environ, StartResponse
 
 from ._wire import Client
-from .conftest import ServerFactory, hello_app
+from .conftest import BlockingApp, ServerFactory, hello_app
 
 Connect = Callable[..., Client]
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -110,15 +110,8 @@ def test_two_binds_serve_the_same_app(connect: Connect) -> None:
 
 
 def test_stop_is_bounded_with_a_stuck_app(connect: Connect) -> None:
-    entered = threading.Event()
-    release = threading.Event()
-
-    def stuck(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        entered.set()
-        release.wait(30)
-        start_response("200 OK", [])
-        return [b"late"]
-
+    stuck = BlockingApp(hold=30)
+    entered, release = stuck.entered, stuck.release
     ctx = running(stuck, stop_timeout=0.5)
     srv = ctx.__enter__()
     try:
