@@ -211,7 +211,7 @@ class HttpConnection:
         except ClientGone:
             self.close()
             return
-        self.server.count_error(self, exc)
+        error_log.debug("refused request from %s: %s %s", self.remote_addr, exc.status, exc)
         self.close_gracefully()
 
     def park(self, state: State) -> None:

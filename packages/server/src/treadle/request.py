@@ -119,7 +119,7 @@ class HttpRequest:
             if self.sent_headers:
                 self.close_connection = True  # the client sees a truncated response
                 return
-            self.simple_response(500, "Internal Server Error", close=True)
+            self.simple_response(500, "Internal Server Error")
             return
         if not self.sent_headers:
             self.send_headers(0)
@@ -156,7 +156,7 @@ class HttpRequest:
             headers.append(("Connection", "close"))
         elif self.minor == 0:
             headers.append(("Connection", "keep-alive"))
-        lines = [f"HTTP/1.1 {self.status}\r\n"]
+        lines = [f"{self.response_protocol} {self.status}\r\n"]
         lines += [f"{name}: {value}\r\n" for name, value in headers]
         lines.append("\r\n")
         data = "".join(lines).encode("latin-1")
@@ -193,30 +193,27 @@ class HttpRequest:
             return b"%x\r\n%b\r\n" % (len(chunk), chunk)
         return chunk
 
-    def simple_response(self, status: int, reason: str, close: bool = True) -> None:
-        """An error response written by the server itself."""
-        body = f"{status} {reason}\n".encode()
-        head = [
-            f"HTTP/1.1 {status} {reason}",
-            f"Date: {http_date()}",
-            f"Server: {self.server.software}",
-            "Content-Type: text/plain; charset=utf-8",
-            f"Content-Length: {len(body)}",
-        ]
-        if close:
-            head.append("Connection: close")
-            self.close_connection = True
+    def simple_response(self, status: int, reason: str) -> None:
+        """An error response written by the server itself; the connection closes after it."""
+        text = f"{status} {reason}\n"
+        self.close_connection = True
         self.status = f"{status} {reason}"
         self.sent_headers = True
-        self.bytes_sent = len(body)
-        self.conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        self.bytes_sent = len(text)
+        self.conn.sendall(plain_response(status, reason, text, self.server.software))
 
 
 def error_response(error: HttpError, software: str) -> bytes:
     """The bytes of the response to a request refused before it became an HttpRequest."""
-    body = f"{error.status} {error.reason}: {error.detail}\n".encode()
+    text = f"{error.status} {error.reason}: {error.detail}\n"
+    return plain_response(error.status, error.reason, text, software)
+
+
+def plain_response(status: int, reason: str, text: str, software: str) -> bytes:
+    """A whole text/plain response from the server itself, closing the connection."""
+    body = text.encode()
     return (
-        f"HTTP/1.1 {error.status} {error.reason}\r\n"
+        f"HTTP/1.1 {status} {reason}\r\n"
         f"Date: {http_date()}\r\n"
         f"Server: {software}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"

@@ -25,7 +25,6 @@ from typing import Any
 
 from . import __version__
 from .connection import HttpConnection, Ready, State
-from .errors import HttpError
 from .limits import Limits
 from .poller import Poller, default_poller
 from .workers import IDLE_TIMEOUT, ThreadPool
@@ -296,9 +295,6 @@ class HttpServer:
     @property
     def access_logging(self) -> bool:
         return access_log.isEnabledFor(logging.INFO)
-
-    def count_error(self, conn: HttpConnection, exc: HttpError) -> None:
-        error_log.debug("refused request from %s: %s %s", conn.remote_addr, exc.status, exc)
 
     def stats(self) -> dict[str, int | float]:
         pool = self.requests
