@@ -96,10 +96,10 @@ def test_alpn_offers_http_1_1(https: str, certs: dict[str, Path]) -> None:
     context = _client_context(certs)
     context.set_alpn_protocols(["h2", "http/1.1"])
     host, port = https.removeprefix("https://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname=host) as sock:
-            assert sock.selected_alpn_protocol() == "http/1.1"
-            assert sock.version() in ("TLSv1.2", "TLSv1.3")
+    raw = socket.create_connection((host, int(port)), timeout=5)
+    with context.wrap_socket(raw, server_hostname=host) as sock:
+        assert sock.selected_alpn_protocol() == "http/1.1"
+        assert sock.version() in ("TLSv1.2", "TLSv1.3")
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
@@ -108,9 +108,8 @@ def test_tls_1_1_is_refused(https: str, certs: dict[str, Path]) -> None:
     context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     context.maximum_version = ssl.TLSVersion.TLSv1_1
     host, port = https.removeprefix("https://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        with pytest.raises(ssl.SSLError):
-            context.wrap_socket(raw, server_hostname=host)
+    with socket.create_connection((host, int(port)), timeout=5) as raw, pytest.raises(ssl.SSLError):
+        context.wrap_socket(raw, server_hostname=host)
 
 
 def test_pipelined_requests_over_tls_all_answered(https: str, certs: dict[str, Path]) -> None:
