@@ -41,10 +41,11 @@ from .accesslog import log_refusal
 from .bodies import MemoryBudget
 from .connection import HttpConnection, Ready, State
 from .errors import ServiceUnavailable
+from .forwarded import ProxyTrust
 from .limits import Limits
 from .poller import Poller, default_poller
 from .workers import IDLE_TIMEOUT, ThreadPool
-from .wsgi import Environ, WSGIApp, WSGIGateway_10, base_environ
+from .wsgi import Environ, WSGIApp, WSGIGateway_10, base_environ, check_root_path
 
 error_log = logging.getLogger("treadle.error")
 access_log = logging.getLogger("treadle.access")
@@ -143,6 +144,9 @@ class HttpServer:
         poller: Poller | None = None,
         max_connections: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: ProxyTrust | None = None,
+        root_path: str = "",
+        proxy_protocol: bool = False,
     ) -> None:
         if isinstance(bind_addr, (str, tuple)):
             self.bind_addrs: list[BindAddr] = [bind_addr]
@@ -158,6 +162,12 @@ class HttpServer:
         self.ssl_context = ssl_context
         self._tls: dict[int, ssl.SSLContext] = {}  # listener fd -> its context
         self.wsgi_app = wsgi_app
+        # Which peers are trusted proxies (for forwarded headers and PROXY protocol headers);
+        # without one, only the loopback addresses, and no headers are read.
+        self.proxy = proxy if proxy is not None else ProxyTrust(headers="none")
+        self.forwarded = self.proxy if self.proxy.reads_headers else None
+        self.root_path = check_root_path(root_path)
+        self.proxy_protocol = proxy_protocol
         self.limits = limits or Limits()
         self.body_budget = MemoryBudget(self.limits.body_memory_budget)
         if max_connections is not None and max_connections < 1:
