@@ -18,9 +18,10 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from . import __version__, limits, tls
+from .forwarded import DEFAULT_ALLOW_IPS, HEADER_MODES, ProxyTrust
 from .limits import Limits
 from .server import HttpServer, bind_scheme, parse_bind_addr
-from .wsgi import WSGIApp
+from .wsgi import WSGIApp, check_root_path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +62,21 @@ def _bind(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _allow_ips(text: str) -> str:
+    try:
+        ProxyTrust.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _root_path(text: str) -> str:
+    try:
+        return check_root_path(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +163,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask clients for a certificate signed by --ca-certs (default none)",
     )
     tls.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list (TLS 1.2)")
+    edge = p.add_argument_group("behind a proxy", "see docs/deployment.md")
+    edge.add_argument(
+        "--forwarded-allow-ips",
+        type=_allow_ips,
+        default=os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_ALLOW_IPS),
+        metavar="LIST",
+        help="peers trusted as proxies: addresses and networks (CIDR), '*' for any, 'unix:' "
+        f"for Unix-socket peers (default $FORWARDED_ALLOW_IPS or {DEFAULT_ALLOW_IPS})",
+    )
+    edge.add_argument(
+        "--proxy-headers",
+        choices=HEADER_MODES,
+        default="none",
+        help="what a trusted proxy's headers tell: X-Forwarded-For/-Proto/-Host/-Port, or RFC "
+        "7239 Forwarded; client address, scheme, host and port (default none)",
+    )
+    edge.add_argument(
+        "--root-path",
+        type=_root_path,
+        default="",
+        metavar="PATH",
+        help="the app is mounted at PATH (SCRIPT_NAME), stripped from PATH_INFO when present",
+    )
+    edge.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="every connection starts with a PROXY protocol v1/v2 header (HAProxy's "
+        "send-proxy), accepted from --forwarded-allow-ips peers only",
+    )
     return p
 
 
@@ -265,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats_path=args.stats_path,
         max_connections=args.max_connections,
         ssl_context=ssl_context,
+        proxy=ProxyTrust.parse(args.forwarded_allow_ips, args.proxy_headers),
+        root_path=args.root_path,
+        proxy_protocol=args.proxy_protocol,
     )
     stop_timeout = args.graceful_timeout
 
