@@ -276,3 +276,15 @@ def test_cli_tls_mistakes_are_one_line_and_exit_2(
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_stop_does_not_wait_for_stalled_handshakes(certs: dict[str, Path]) -> None:
+    ctx = _context(certs)
+    with running(environ_app, ssl_context=ctx, stop_timeout=10.0) as server:
+        stalled = [socket.create_connection(server.bind_addr[:2], timeout=5) for _ in range(5)]
+        with httpx.Client(verify=_client_context(certs)) as client:  # all accepted by now
+            assert client.get(server.describe(server.sockets[0]) + "/").status_code == 200
+        started = time.monotonic()
+    assert time.monotonic() - started < 2.0  # not the 10 s graceful timeout
+    for sock in stalled:
+        sock.close()

@@ -126,8 +126,8 @@ class HttpConnection:
 
     @property
     def idle(self) -> bool:
-        """Waiting for a request of which nothing has arrived."""
-        return self.state is State.HEAD and not self.buf
+        """Waiting for a request of which nothing has arrived (perhaps still shaking hands)."""
+        return (self.state is State.HEAD or self.state is State.HANDSHAKE) and not self.buf
 
     @property
     def has_request(self) -> bool:
