@@ -101,10 +101,10 @@ http {{
 """
         )
         log = tmp_path / "nginx.stderr"
+        command = [binary, "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"]
         with log.open("wb") as stderr:
             proc = subprocess.Popen(
-                [binary, "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"]
-                + ["-g", "daemon off;"],
+                [*command, "-g", "daemon off;"],
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
