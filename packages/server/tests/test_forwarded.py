@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -452,6 +453,8 @@ def get(server: HttpServer, head: str, source: str = "127.0.0.1") -> dict[str, A
         client = Client(sock)
         client.send(f"GET {head}\r\nConnection: close\r\n\r\n".encode("latin-1"))
         response = client.read_response()
+        # The server closes after logging the request: the end of the stream means logged.
+        assert client.file.read() == b""
     assert response.status == 200, response
     seen: dict[str, Any] = json.loads(response.body)
     return seen
@@ -516,3 +519,13 @@ def test_server_root_path(target: str, script_name: str, path_info: str) -> None
     with running(show_environ, root_path="/app/") as server:
         seen = get(server, f"{target} HTTP/1.1\r\nHost: h")
     assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == (script_name, path_info)
+
+
+def test_access_log_names_the_forwarded_client(
+    behind_proxy: HttpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="treadle.access")
+    get(behind_proxy, "/logged HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.7")
+    get(behind_proxy, "/direct HTTP/1.1\r\nHost: h", source="127.0.0.2")
+    lines = [r.getMessage() for r in caplog.records if r.name == "treadle.access"]
+    assert [line.split(" ", 1)[0] for line in lines] == ["203.0.113.7", "127.0.0.2"]

@@ -179,6 +179,7 @@ class WSGIGateway_10:
             env["HTTP_HOST"] = host.decode("latin-1")
         if server.forwarded is not None:
             server.forwarded.apply(env)
+            req.remote_addr = env["REMOTE_ADDR"]  # for the access log
         body = req.body
         if req.head.chunked:
             env["CONTENT_LENGTH"] = str(body.size)
