@@ -102,8 +102,10 @@ class ProxyTrust:
     any_peer: bool = False  # "*": every peer is a trusted proxy
     unix: bool = False  # "unix:": peers on a Unix socket are trusted proxies
     headers: str = "x-forwarded"
-    _peers: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
-    _hops: dict[str, Hop | None] = field(default_factory=dict, compare=False, repr=False)
+    _peers: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _hops: dict[str, Hop | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.headers not in HEADER_MODES:
