@@ -7,6 +7,7 @@ serve every complete request in the buffer (pipelining, in order), then park it 
 worker ever waits on a client, and idle keep-alive connections cost a poller entry, not a thread.
 
     state     parked until                       then
+    PROXY     a PROXY protocol header is read    HANDSHAKE or HEAD (``proxy_protocol`` only)
     HANDSHAKE the TLS handshake is done          HEAD (TLS listeners only; see tls.py)
     HEAD      a blank line ends a head           dispatch to a worker
     BODY      the body receiver is complete      dispatch (the request is pending)
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 from .accesslog import log_refusal, log_request
 from .errors import ClientGone, HttpError, RequestTimeout
 from .parser import check_partial_head, find_head_end, skip_empty_lines
+from .proxyproto import MAX_HEADER_SIZE, ProxyProtocolError, parse_proxy_header
 from .request import HttpRequest, error_response, plain_response
 from .tls import HANDSHAKE_RECORD, PLAIN_HTTP_ON_TLS_PORT, connection_environ
 from .workers import WorkerThread
@@ -59,6 +61,10 @@ class State(Enum):
     BODY = 2
     LINGER = 3
     HANDSHAKE = 4
+    PROXY = 5
+
+
+_BEFORE_A_REQUEST = frozenset((State.HEAD, State.HANDSHAKE, State.PROXY))
 
 
 class Ready(Enum):
@@ -114,6 +120,8 @@ class HttpConnection:
         self.buf = b""
         self.scanned = 0  # buf[:scanned] holds no head end: never rescan it
         self.state = State.HANDSHAKE if tls is not None else State.HEAD
+        if server.proxy_protocol:
+            self.state = State.PROXY
         self.pending: HttpRequest | None = None
         self.active: HttpRequest | None = None  # the request a worker is answering
         self.error: HttpError | None = None
@@ -127,7 +135,7 @@ class HttpConnection:
     @property
     def idle(self) -> bool:
         """Waiting for a request of which nothing has arrived (perhaps still shaking hands)."""
-        return (self.state is State.HEAD or self.state is State.HANDSHAKE) and not self.buf
+        return self.state in _BEFORE_A_REQUEST and not self.buf
 
     @property
     def has_request(self) -> bool:
@@ -135,7 +143,7 @@ class HttpConnection:
         return (
             self.active is not None
             or self.pending is not None
-            or (self.state is not State.LINGER and bool(self.buf))
+            or (self.state is State.HEAD and bool(self.buf))
         )
 
     @property
@@ -148,6 +156,8 @@ class HttpConnection:
     def on_readable(self) -> Ready:
         if self.state is State.HANDSHAKE:
             return self._handshake()
+        if self.state is State.PROXY:
+            return self._proxy_header()
         try:
             data = self.socket.recv(RECV_SIZE)
         except _WOULD_BLOCK:
@@ -196,6 +206,47 @@ class HttpConnection:
         limits = self.server.limits
         self.deadline = min(now + limits.timeout, self.deadline + taken / limits.min_upload_rate)
         return Ready.WAIT
+
+    def _proxy_header(self) -> Ready:
+        """Read the PROXY protocol header, and not one byte more: what follows belongs to the
+        TLS handshake or the request, which read it from the socket themselves."""
+        if not self.buf and not self.server.proxy.trusts_peer(self.remote_addr):
+            error_log.debug("PROXY header expected from untrusted peer %s", self.remote_addr)
+            self.close()
+            return Ready.CLOSED
+        sock = self.socket
+        try:
+            peeked = sock.recv(MAX_HEADER_SIZE, socket.MSG_PEEK)
+        except BlockingIOError:
+            return Ready.WAIT
+        except OSError:
+            peeked = b""
+        data = self.buf + peeked
+        if not peeked:
+            self.close()
+            return Ready.CLOSED
+        try:
+            parsed = parse_proxy_header(data)
+        except ProxyProtocolError as exc:
+            error_log.debug("bad PROXY header from %s: %s", self.remote_addr, exc)
+            self.close()
+            return Ready.CLOSED
+        # All of an incomplete header is header: take it, so the poller reports new bytes only.
+        take = len(peeked) if parsed is None else parsed[1] - len(self.buf)
+        try:
+            sock.recv(take)
+        except OSError:
+            self.close()
+            return Ready.CLOSED
+        if parsed is None:
+            self.buf = data
+            return Ready.WAIT
+        info, consumed = parsed
+        self.buf = b""
+        if info.source is not None:
+            self.remote_addr, self.remote_port = info.source[0], str(info.source[1])
+        self.state = State.HANDSHAKE if self.tls is not None else State.HEAD
+        return self.on_readable() if len(data) > consumed else Ready.WAIT
 
     def _handshake(self) -> Ready:
         """Advance the TLS handshake as far as the bytes that have arrived allow."""
@@ -266,7 +317,7 @@ class HttpConnection:
         """Close if parked past its deadline (acceptor side). True when closed."""
         if now < self.deadline:
             return False
-        if self.state is not State.LINGER and (self.buf or self.state is State.BODY):
+        if (self.state is State.HEAD and self.buf) or self.state is State.BODY:
             # RFC 9110 §15.5.9: a head or body that did not arrive in time.
             error = RequestTimeout("timed out")
             data = error_response(error, self.server.software)
