@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -33,7 +34,9 @@ from .wsgi import Environ, WSGIApp, WSGIGateway_10, base_environ
 error_log = logging.getLogger("treadle.error")
 access_log = logging.getLogger("treadle.access")
 
-BindAddr = tuple[str, int] | str
+# (host, port), "host:port", "[v6]:port", a Unix socket path, "fd://N" (an inherited listening
+# socket, e.g. from systemd), or a socket object already bound.
+BindAddr = tuple[str, int] | str | socket.socket
 # Linux's default SOMAXCONN since 5.4; the kernel caps it at net.core.somaxconn anyway.
 BACKLOG = 4096
 QUEUE_SIZE = 1024
@@ -46,11 +49,18 @@ SHED_RESPONSE = (
 
 
 def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
-    """(family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path."""
+    """(family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path;
+    ``(AF_UNSPEC, fd)`` for ``"fd://N"`` and ``(AF_UNSPEC, sock)`` for a socket object."""
+    if isinstance(bind_addr, socket.socket):
+        return socket.AF_UNSPEC, bind_addr
     if isinstance(bind_addr, tuple):
         host, number = bind_addr
         return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(number))
     text = bind_addr
+    if text.startswith("fd://"):
+        if not text[5:].isdigit():
+            raise ValueError(f"bind address {text!r}: expected fd://N, N a file descriptor number")
+        return socket.AF_UNSPEC, int(text[5:])
     if text.startswith("unix:"):
         return socket.AF_UNIX, text[5:]
     if "/" in text or text.startswith("."):
@@ -87,8 +97,9 @@ class HttpServer:
         stats_path: str | None = None,
         thread_idle_timeout: float = IDLE_TIMEOUT,
         poller: Poller | None = None,
+        unix_socket_mode: int | None = None,
     ) -> None:
-        if isinstance(bind_addr, (str, tuple)):
+        if isinstance(bind_addr, (str, tuple, socket.socket)):
             self.bind_addrs: list[BindAddr] = [bind_addr]
         else:
             self.bind_addrs = list(bind_addr)
@@ -113,7 +124,8 @@ class HttpServer:
         self._acceptor: threading.Thread | None = None
         self._accepted = 0
         self._shed = 0
-        self._unix_paths: list[str] = []
+        self.unix_socket_mode = unix_socket_mode
+        self._unix_paths: dict[str, int] = {}  # path -> inode: only our own file is unlinked
         self.environ_base: Environ = {}
 
     # -- binding -------------------------------------------------------------------------------
@@ -130,6 +142,7 @@ class HttpServer:
             for sock in self.sockets:
                 sock.close()
             self.sockets = []
+            self._unlink_unix_paths()
             self._poller.close()
             self._poller = None
             raise
@@ -144,12 +157,20 @@ class HttpServer:
 
     def _bind(self, bind_addr: BindAddr) -> socket.socket:
         family, addr = parse_bind_addr(bind_addr)
+        if family == socket.AF_UNSPEC:
+            return self._adopt(addr)
         if family == socket.AF_UNIX:
-            if os.path.exists(addr) and not os.path.isdir(addr):
-                os.unlink(addr)  # a stale socket file from an earlier run
+            _remove_stale_unix_socket(addr)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.bind(addr)
-            self._unix_paths.append(addr)
+            try:
+                sock.bind(addr)
+                # Before listen(), so no client connects while the mode is still the umask's.
+                if self.unix_socket_mode is not None:
+                    os.chmod(addr, self.unix_socket_mode)
+            except OSError:
+                sock.close()
+                raise
+            self._unix_paths[addr] = os.stat(addr).st_ino
         else:
             infos = socket.getaddrinfo(
                 addr[0], addr[1], family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
@@ -165,6 +186,25 @@ class HttpServer:
                 sock.close()
                 raise
         sock.listen(self.backlog)
+        sock.setblocking(False)
+        return sock
+
+    def _adopt(self, sock_or_fd: socket.socket | int) -> socket.socket:
+        """An inherited or caller-made socket: serve on it as it is (its owner made it; the
+        backlog is the owner's too, unless it is not listening yet)."""
+        if isinstance(sock_or_fd, int):
+            try:
+                sock = socket.socket(fileno=sock_or_fd)
+            except OSError as exc:
+                raise OSError(exc.errno, f"fd://{sock_or_fd}: {exc.strerror}") from None
+            if sock.type != socket.SOCK_STREAM:
+                sock.detach()  # not ours to close
+                raise OSError(errno.ENOTSUP, f"fd://{sock_or_fd} is not a stream socket")
+        else:
+            sock = sock_or_fd
+        accepting = getattr(socket, "SO_ACCEPTCONN", None)
+        if accepting is None or not sock.getsockopt(socket.SOL_SOCKET, accepting):
+            sock.listen(self.backlog)
         sock.setblocking(False)
         return sock
 
@@ -357,10 +397,7 @@ class HttpServer:
                 poller.remove_listener(sock)
             sock.close()
         self.sockets = []
-        for path in self._unix_paths:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        self._unix_paths = []
+        self._unlink_unix_paths()
         for conn in list(self._conns.values()):
             if conn.parked_at:
                 conn.close()
@@ -375,15 +412,46 @@ class HttpServer:
             self._poller = None
         self._prepared = False
 
+    def _unlink_unix_paths(self) -> None:
+        for path, inode in self._unix_paths.items():
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_ino == inode:  # not a file another server put there since
+                    os.unlink(path)
+        self._unix_paths = {}
+
+
+def _remove_stale_unix_socket(path: str) -> None:
+    """Clear ``path`` for a new socket if it holds one nobody listens on; refuse otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)  # a live server with a full backlog does not answer at once
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)  # left by a server that is gone
+            return
+        except (TimeoutError, BlockingIOError):
+            pass
+        except OSError:
+            return  # cannot tell (e.g. no permission); bind() reports EADDRINUSE
+    raise OSError(errno.EADDRINUSE, f"another server is listening on {path}")
+
 
 def serve(
-    app: WSGIApp, bind: BindAddr | Iterable[BindAddr] = ("127.0.0.1", 8000), **kwargs: Any
+    app: WSGIApp,
+    bind: BindAddr | Iterable[BindAddr] = ("127.0.0.1", 8000),
+    *,
+    graceful_timeout: float = 10.0,
+    **kwargs: Any,
 ) -> None:
-    """Serve ``app`` until interrupted (Ctrl-C), then stop gracefully."""
-    server = HttpServer(bind, app, **kwargs)
-    try:
-        server.start()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    """Serve ``app`` in the foreground: SIGTERM stops gracefully, SIGINT (Ctrl-C) at once.
+    Logs its listening line (setting up logging if nothing has) and tells systemd when ready."""
+    from .foreground import basic_logging, run  # foreground imports this module
+
+    basic_logging()
+    run(HttpServer(bind, app, **kwargs), graceful_timeout)
