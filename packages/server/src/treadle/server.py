@@ -125,7 +125,8 @@ class HttpServer:
         self._accepted = 0
         self._shed = 0
         self.unix_socket_mode = unix_socket_mode
-        self._unix_paths: dict[str, int] = {}  # path -> inode: only our own file is unlinked
+        # path -> identity of the file we made: stop() unlinks it only if it is still that one
+        self._unix_paths: dict[str, tuple[int, int, int]] = {}
         self.environ_base: Environ = {}
 
     # -- binding -------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ class HttpServer:
             except OSError:
                 sock.close()
                 raise
-            self._unix_paths[addr] = os.stat(addr).st_ino
+            self._unix_paths[addr] = _identity(addr)
         else:
             infos = socket.getaddrinfo(
                 addr[0], addr[1], family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
@@ -413,11 +414,17 @@ class HttpServer:
         self._prepared = False
 
     def _unlink_unix_paths(self) -> None:
-        for path, inode in self._unix_paths.items():
+        for path, identity in self._unix_paths.items():
             with contextlib.suppress(OSError):
-                if os.stat(path).st_ino == inode:  # not a file another server put there since
+                if _identity(path) == identity:  # not a file another server put there since
                     os.unlink(path)
         self._unix_paths = {}
+
+
+def _identity(path: str) -> tuple[int, int, int]:
+    """Device, inode and creation time: an inode number alone may be reused at once."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 def _remove_stale_unix_socket(path: str) -> None:
