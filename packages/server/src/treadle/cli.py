@@ -23,6 +23,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, NoReturn
 
 from . import __version__, foreground, limits, systemd
@@ -141,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_octal_mode,
         metavar="MASK",
         help="the process's umask, in octal, e.g. 007 (applies to socket, pid and log files)",
+    )
+    where.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        metavar="N",
+        help="open connections at most; at the limit the oldest idle ones are closed, then "
+        "accepting pauses (default: the open-file limit less 64)",
     )
     pool = p.add_argument_group("threads")
     pool.add_argument("--threads", type=_positive_int, default=5, help="worker threads (default 5)")
@@ -352,18 +360,24 @@ def _binds(explicit: list[str] | None) -> list[str]:
     return explicit
 
 
-def _write_pid_file(path: str) -> None:
+class _PidFileError(Exception):
+    pass
+
+
+def _write_pid_file(path: str | None) -> None:
     """Written once listening (a failed start leaves a running server's file alone)."""
+    if path is None:
+        return
     pid = str(os.getpid())
     tmp = f"{path}.{pid}.tmp"
     try:
         with open(tmp, "w") as f:
             f.write(pid + "\n")
         os.replace(tmp, path)  # whole or not at all, for whoever reads it
-    except OSError:
+    except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise
+        raise _PidFileError from exc
 
 
 def _remove_pid_file(path: str) -> None:
@@ -412,22 +426,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         backlog=args.backlog,
         queue_size=args.queue_size,
         stats_path=args.stats_path,
+        max_connections=args.max_connections,
         unix_socket_mode=args.socket_mode,
     )
     try:
-        server.prepare()
+        foreground.run(server, args.graceful_timeout, on_ready=partial(_write_pid_file, args.pid))
+    except _PidFileError as exc:
+        print(f"treadle: error: cannot write --pid {args.pid}: {exc.__cause__}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"treadle: error: cannot listen: {exc}", file=sys.stderr)
         return 1
-    if args.pid is not None:
-        try:
-            _write_pid_file(args.pid)
-        except OSError as exc:
-            server.stop(0)
-            print(f"treadle: error: cannot write --pid {args.pid}: {exc}", file=sys.stderr)
-            return 1
-    try:
-        foreground.run(server, args.graceful_timeout)
     finally:
         if args.pid is not None:
             _remove_pid_file(args.pid)

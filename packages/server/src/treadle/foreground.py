@@ -1,9 +1,9 @@
 """Run an ``HttpServer`` as the process's main job: signals, systemd readiness, default logging.
 
 ``treadle`` (the CLI), ``serve()`` and the PasteDeploy runner all end here, so they stop the
-same way: SIGTERM lets in-flight requests finish within the graceful timeout, SIGINT (Ctrl-C)
-stops at once; with ``NOTIFY_SOCKET`` set, systemd hears ``READY=1`` once every socket listens
-and ``STOPPING=1`` as soon as a stop begins.
+same way: SIGTERM lets in-flight requests finish within the graceful timeout; SIGINT (Ctrl-C)
+or a second signal stops at once. With ``NOTIFY_SOCKET`` set, systemd hears ``READY=1`` once
+every socket listens and ``STOPPING=1`` as soon as a stop begins.
 """
 
 from __future__ import annotations
@@ -36,28 +36,39 @@ def basic_logging() -> None:
         error_log.setLevel(logging.INFO)
 
 
-def run(server: HttpServer, graceful_timeout: float = 10.0) -> None:
-    """Bind (``OSError`` if an address cannot be had), serve until a signal, then stop.
+def run(
+    server: HttpServer, graceful_timeout: float = 10.0, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Bind, call ``on_ready`` (e.g. to write a pid file), serve until a signal, then stop.
 
-    Signal handlers are installed only when called from the main thread (the only one Python
-    delivers signals to) and are restored on return.
+    ``OSError`` if an address cannot be had, or from ``on_ready`` (the server is stopped first).
+    SIGTERM stops gracefully, SIGINT or a second signal at once. Handlers are installed before
+    binding (a signal as soon as the startup line is out is a clean stop), only from the main
+    thread (the only one Python delivers signals to), and are restored on return.
     """
-    server.prepare()
     stop_timeout = graceful_timeout
+    stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop_timeout
-        if signum == signal.SIGINT:
+        nonlocal stop_timeout, stopping
+        if signum == signal.SIGINT or stopping:
             stop_timeout = 0.0
         error_log.info(
             "%s: stopping%s",
             signal.Signals(signum).name,
-            f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else "",
+            f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else " now",
         )
-        server.interrupt()
+        if stopping or not stop_timeout:
+            server.hurry()
+        else:
+            server.interrupt()
+        stopping = True
 
     with _signals_to(on_signal):
+        server.prepare()
         try:
+            if on_ready is not None:
+                on_ready()
             where = ", ".join(server.describe(sock) for sock in server.sockets)
             systemd.notify(f"READY=1\nSTATUS=listening on {where}")
             server.start()
