@@ -124,7 +124,7 @@ def test_defect4_crlf_flood_is_refused_at_once(
             client.send(b"\r\n" * 32768)
         response = client.read_response()
         assert response.status == 400 and client.at_eof()
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 5.0  # not the 10 s head deadline
 
 
 def test_defect4_empty_lines_do_not_reset_the_head_deadline(
@@ -142,7 +142,7 @@ def test_defect4_empty_lines_do_not_reset_the_head_deadline(
             if _readable(client.sock, 0.1):
                 break
         assert client.read_response().status == 408
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 3.5  # the trickle alone lasts 4 s
 
 
 def _readable(sock: socket.socket, timeout: float) -> bool:
@@ -154,24 +154,35 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
 # -- 5. a slow but steady reader gets the whole response ----------------------------------------
 
 
-def test_defect5_steady_slow_reader_is_not_cut_off(
-    make_server: ServerFactory, connect: Connect
+class _LatePollout:
+    """``select.poll`` as Linux behaves for a large send buffer read slowly: POLLOUT comes
+    only once much of it drains, so for a long while it reports nothing at all."""
+
+    def register(self, fd: int, events: int) -> None:
+        pass
+
+    def poll(self, timeout_ms: float) -> list[tuple[int, int]]:
+        time.sleep(timeout_ms / 1000)
+        return []
+
+
+def test_defect5_steady_reader_without_pollout_is_not_cut_off(
+    make_server: ServerFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with make_server(routes, limits=Limits(timeout=1.0)) as srv:
-        host, port = srv.bind_addr[:2]
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-        sock.settimeout(5.0)
-        sock.connect((host, port))
-        sock.sendall(b"GET /big?n=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    """The send deadline is for progress (bytes the client took), not for readiness."""
+    from treadle import connection
+
+    monkeypatch.setattr(connection.select, "poll", _LatePollout)
+    with make_server(routes, limits=Limits(timeout=0.5)) as srv:
+        sock = socket.create_connection(srv.bind_addr[:2], timeout=10.0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /big?n=4 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         received = 0
-        started = time.monotonic()
-        while chunk := sock.recv(8192):  # about 400 KiB/s: steady, but slower than POLLOUT
+        while chunk := sock.recv(65536):  # steadily, but slower than the app writes
             received += len(chunk)
-            time.sleep(0.02)
-            assert time.monotonic() - started < 20
+            time.sleep(0.005)
         sock.close()
-        assert received > 2 * 1024 * 1024  # head + 2 MiB: nothing was cut
+        assert received > 4 * 1024 * 1024  # the head and all 4 MiB
 
 
 # -- 6. clients that never read cannot pin the workers ------------------------------------------
@@ -190,8 +201,8 @@ def test_defect6_six_non_readers_do_not_starve_a_seventh_client(
             assert time.monotonic() < deadline, srv.stats()
             time.sleep(0.01)
         started = time.monotonic()
-        assert connect(srv, timeout=3.0).request(HELLO).body == b"hello 0"
-        assert time.monotonic() - started < 1.0
+        assert connect(srv, timeout=10.0).request(HELLO).body == b"hello 0"
+        assert time.monotonic() - started < 5.0  # not the hogs' 30 s send deadline
         stats = srv.stats()
         assert stats["threads"] <= 10  # replacements are capped at twice the pool
 
@@ -248,7 +259,7 @@ def test_defect8_upload_below_the_minimum_rate_gets_408(
             if _readable(client.sock, 0.1):
                 break
         assert client.read_response().status == 408
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < 4.5  # the trickle alone lasts 6 s
 
 
 def test_defect8_connection_limit_evicts_the_oldest_idle_connection(

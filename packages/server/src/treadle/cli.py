@@ -20,15 +20,16 @@ import importlib
 import logging
 import math
 import os
+import ssl
 import sys
 import traceback
 from collections.abc import Sequence
 from functools import partial
 from typing import Any, NoReturn
 
-from . import __version__, foreground, limits, systemd
+from . import __version__, foreground, limits, systemd, tls
 from .limits import Limits
-from .server import HttpServer, parse_bind_addr
+from .server import HttpServer, bind_scheme, parse_bind_addr
 from .wsgi import WSGIApp
 
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -127,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_bind,
         metavar="ADDR",
-        help="HOST:PORT, [IPv6]:PORT, a Unix socket path, or fd://N for an inherited listening "
-        "socket; repeatable (default: the sockets systemd passed, else 127.0.0.1:8000)",
+        help="HOST:PORT, [IPv6]:PORT, a Unix socket path, fd://N for an inherited listening "
+        "socket, or http:// or https:// before HOST:PORT; repeatable (default: the sockets "
+        "systemd passed, else 127.0.0.1:8000)",
     )
     where.add_argument("--backlog", type=_positive_int, default=4096, help="listen backlog")
     where.add_argument(
@@ -233,6 +235,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIRS",
         help="comma-separated directories to put first on sys.path; repeatable",
     )
+    tls = p.add_argument_group(
+        "TLS", "with --certfile, every --bind is TLS unless written http://HOST:PORT"
+    )
+    tls.add_argument("--certfile", metavar="FILE", help="the server's certificate chain (PEM)")
+    tls.add_argument("--keyfile", metavar="FILE", help="its private key (default: in --certfile)")
+    tls.add_argument("--keyfile-password", metavar="TEXT", help="the private key's password")
+    tls.add_argument(
+        "--keyfile-password-file", metavar="FILE", help="read the key's password from FILE"
+    )
+    tls.add_argument("--ca-certs", metavar="FILE", help="CA certificates for client certificates")
+    tls.add_argument(
+        "--client-cert",
+        choices=["none", "optional", "required"],
+        default="none",
+        help="ask clients for a certificate signed by --ca-certs (default none)",
+    )
+    tls.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list (TLS 1.2)")
     return p
 
 
@@ -258,6 +277,37 @@ def unknown_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str 
         if action.nargs is None and "=" not in arg:
             next(args, None)  # its value, whatever it looks like
     return None
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from the options, or None; one clear line when it fails."""
+    tls_options = (args.keyfile, args.keyfile_password, args.keyfile_password_file, args.ca_certs)
+    if args.certfile is None:
+        if any(tls_options) or args.client_cert != "none" or args.ssl_ciphers:
+            _fail("TLS options need --certfile")
+        if any(bind_scheme(addr) == "https" for addr in args.bind or []):
+            _fail("an https:// --bind needs --certfile")
+        return None
+    password = args.keyfile_password
+    if args.keyfile_password_file:
+        try:
+            with open(args.keyfile_password_file, encoding="utf-8") as file:
+                password = file.read().rstrip("\r\n")
+        except OSError as exc:
+            _fail(f"cannot read --keyfile-password-file: {exc}")
+    try:
+        return tls.server_context(
+            args.certfile,
+            args.keyfile,
+            password,
+            args.ca_certs,
+            args.client_cert,
+            args.ssl_ciphers,
+        )
+    except ssl.SSLError as exc:
+        _fail(f"cannot set up TLS: the certificate or key does not load ({exc.reason or exc})")
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot set up TLS: {exc}")
 
 
 class AppImportError(Exception):
@@ -405,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = load_app(args.app, args.factory)
     except AppImportError as exc:
         _fail(str(exc))
+    ssl_context = _ssl_context(args)
     try:
         _configure_logging(args.log_level, args.access_log, args.error_log)
     except OSError as exc:
@@ -428,6 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats_path=args.stats_path,
         max_connections=args.max_connections,
         unix_socket_mode=args.socket_mode,
+        ssl_context=ssl_context,
     )
     try:
         foreground.run(server, args.graceful_timeout, on_ready=partial(_write_pid_file, args.pid))
