@@ -93,7 +93,8 @@ def test_factory_failure_names_file_and_line(tmp_path: Path) -> None:
         (["--listen", "127.0.0.1:8080", "app:app"], "'--listen': use --bind HOST:PORT"),
         (["--daemon", "app:app"], "'--daemon': treadle does not daemonize: run it under systemd"),
         (["app:app", "--limit-request-line", "100"], "use --max-request-line"),
-        (["--threads", "4", "--certfile", "c.pem", "app:app"], "unrecognized option '--certfile'"),
+        (["--threads", "4", "-k", "gthread", "app:app"], "unrecognized option '-k'"),
+        (["--ciphers", "HIGH", "app:app"], "'--ciphers': use --ssl-ciphers"),
         (["--thread", "4", "app:app"], "unrecognized option '--thread'"),  # no abbreviations
     ],
 )

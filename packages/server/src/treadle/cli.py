@@ -54,6 +54,8 @@ FOREIGN_OPTIONS = {
     "--max-request-body-size": "use --max-body-size",
     "--channel-timeout": "use --timeout",
     "--keepalive": "use --keep-alive",
+    "--ciphers": "use --ssl-ciphers",
+    "--cert-reqs": "use --client-cert none|optional|required",
 }
 
 
