@@ -22,6 +22,8 @@ from .server import HttpServer
 error_log = logging.getLogger("treadle.error")
 
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s %(message)s"
+# Where several processes write to one log (--workers): each line names its process.
+LOG_FORMAT_PID = "%(asctime)s [%(process)d] [%(name)s] %(levelname)s %(message)s"
 
 _Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
@@ -48,21 +50,29 @@ def run(
     """
     stop_timeout = graceful_timeout
     stopping = False
+    received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        # No logging here: the handler may run inside a write to the same stream, which the
+        # logging call would re-enter. The main thread logs the signals once start() returns.
         nonlocal stop_timeout, stopping
         if signum == signal.SIGINT or stopping:
             stop_timeout = 0.0
-        error_log.info(
-            "%s: stopping%s",
-            signal.Signals(signum).name,
-            f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else " now",
-        )
         if stopping or not stop_timeout:
             server.hurry()
         else:
             server.interrupt()
         stopping = True
+        received.append(signum)
+
+    def log_signals() -> None:
+        for signum in received:
+            error_log.info(
+                "%s: stopping%s",
+                signal.Signals(signum).name,
+                f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else " now",
+            )
+        received.clear()
 
     with _signals_to(on_signal):
         server.prepare()
@@ -73,8 +83,10 @@ def run(
             systemd.notify(f"READY=1\nSTATUS=listening on {where}")
             server.start()
         finally:
+            log_signals()
             systemd.notify("STOPPING=1")
             server.stop(stop_timeout)
+            log_signals()
 
 
 @contextlib.contextmanager
