@@ -41,7 +41,8 @@ DEFAULT_APP_NAME = "application"  # Django's, and gunicorn's default too
 # Options of gunicorn and waitress that users bring along, with what to use instead.
 _DAEMON = "treadle does not daemonize: run it under systemd (see docs/deployment.md)"
 _WORKER_CLASS = (
-    "treadle is its own worker: use --threads and --workers (or gunicorn -k treadle.gunicorn.Worker)"
+    "treadle is its own worker: use --threads and --workers "
+    "(or gunicorn -k treadle.gunicorn.Worker)"
 )
 FOREIGN_OPTIONS = {
     "--listen": "use --bind HOST:PORT (repeatable)",
@@ -631,7 +632,9 @@ def _supervise(args: argparse.Namespace, arguments: list[str], start_dir: str) -
         try:
             _write_pid_file(args.pid)
         except _PidFileError as exc:
-            print(f"treadle: error: cannot write --pid {args.pid}: {exc.__cause__}", file=sys.stderr)
+            print(
+                f"treadle: error: cannot write --pid {args.pid}: {exc.__cause__}", file=sys.stderr
+            )
             raise
 
     supervisor = Supervisor(

@@ -67,7 +67,9 @@ def snapshot(dirs: Iterable[str]) -> Snapshot:
 
 def changes(before: Snapshot, after: Snapshot) -> list[str]:
     """The files added, removed or changed between two snapshots."""
-    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    return sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
 
 
 class Watcher:

@@ -123,9 +123,8 @@ def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
         if not text[5:].isdigit():
             raise ValueError(f"bind address {text!r}: expected fd://N, N a file descriptor number")
         return socket.AF_UNSPEC, int(text[5:])
-    if scheme is not None:
-        if "/" in text:
-            raise ValueError(f"bind address {bind_addr!r}: expected {scheme}://HOST:PORT")
+    if scheme is not None and "/" in text:
+        raise ValueError(f"bind address {bind_addr!r}: expected {scheme}://HOST:PORT")
     if text.startswith("unix:"):
         return socket.AF_UNIX, text[5:]
     if "/" in text or text.startswith("."):
@@ -173,7 +172,9 @@ def open_listener(
                 os.unlink(addr)
             raise
     else:
-        infos = socket.getaddrinfo(addr[0], addr[1], family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            addr[0], addr[1], family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        )
         af, socktype, proto, _, sockaddr = infos[0]
         sock = socket.socket(af, socktype, proto)
         try:
@@ -594,8 +595,8 @@ class HttpServer:
             body = prometheus_stats(stats, workers).encode()
             ctype = b"text/plain; version=0.0.4"
         else:
-            body = json.dumps({**total_stats(workers), "workers": workers} if workers else stats)
-            body = body.encode()
+            doc = {**total_stats(workers), "workers": workers} if workers else stats
+            body = json.dumps(doc).encode()
             ctype = b"application/json"
         conn.buf = b""
         head = b"HTTP/1.1 200 OK\r\nContent-Type: %b\r\nContent-Length: %d\r\n" % (ctype, len(body))

@@ -10,8 +10,9 @@ one more environment variable, ``TREADLE_SUPERVISED`` (JSON, removed once read, 
 - ``pipe``: the write end of a pipe to the supervisor, on which the worker writes one byte:
   ``R`` once it is ready to serve, ``M`` once it has served ``max_requests`` requests (the
   supervisor then starts its replacement, and stops this one once that one is ready);
-- ``stats_dir``: where every worker writes its stats (``PID.json``, replaced whole every
-  ``STATS_INTERVAL``), so that whichever worker a stats request reaches answers for all;
+- ``stats_fd`` and ``slot``: a ``StatsBoard`` (a file shared by all) and this worker's place
+  in it, where it writes its stats every ``STATS_INTERVAL``, so that whichever worker a stats
+  request reaches answers for all;
 - ``ppid``: the supervisor; a worker whose supervisor is gone stops (gracefully).
 
 Everything runs from the server's ``heartbeat`` hook, in the acceptor thread, so a worker whose
@@ -25,7 +26,10 @@ import json
 import logging
 import os
 import signal
+import struct
+import tempfile
 import time
+import zlib
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
@@ -36,17 +40,69 @@ error_log = logging.getLogger("treadle.error")
 ENV_VAR = "TREADLE_SUPERVISED"
 READY = b"R"
 RECYCLE = b"M"
-# How often a worker writes its stats file; a stats answer is at most this old for the others.
+# How often a worker writes its stats; a stats answer is at most this old for the others.
 STATS_INTERVAL = 0.5
-# A stats file not rewritten for this long belongs to a worker that is stuck or gone.
-STATS_STALE = 10.0
+SLOT_SIZE = 4096
+_SLOT_HEAD = struct.Struct("<II")  # length of the JSON that follows, its CRC-32
+
+
+class StatsBoard:
+    """Every worker's latest stats, in one file of fixed-size slots.
+
+    The supervisor opens it as an unlinked temporary file and its workers inherit the
+    descriptor, so nothing is left on disk however the processes end. A worker writes its slot
+    whole with one ``pwrite`` (length, CRC-32, JSON); a reader takes each slot with one
+    ``pread`` and re-reads one whose checksum shows it caught a write halfway. The supervisor
+    clears the slot of a worker that is gone.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def create(cls) -> StatsBoard:
+        with tempfile.TemporaryFile(prefix="treadle-stats-") as file:
+            return cls(os.dup(file.fileno()))
+
+    def write(self, slot: int, stats: Stats) -> None:
+        data = json.dumps(stats, separators=(",", ":")).encode()
+        if len(data) > SLOT_SIZE - _SLOT_HEAD.size:
+            raise ValueError(f"stats of {len(data)} bytes do not fit a slot")
+        os.pwrite(self.fd, _SLOT_HEAD.pack(len(data), zlib.crc32(data)) + data, slot * SLOT_SIZE)
+
+    def clear(self, slot: int) -> None:
+        os.pwrite(self.fd, bytes(_SLOT_HEAD.size), slot * SLOT_SIZE)
+
+    def read(self, skip: int | None = None) -> list[Stats]:
+        """Every filled slot's stats but ``skip``'s, in slot order."""
+        out: list[Stats] = []
+        slots = -(-os.fstat(self.fd).st_size // SLOT_SIZE)
+        for slot in range(slots):
+            if slot == skip:
+                continue
+            for _ in range(3):
+                raw = os.pread(self.fd, SLOT_SIZE, slot * SLOT_SIZE)
+                if len(raw) < _SLOT_HEAD.size:
+                    break
+                length, crc = _SLOT_HEAD.unpack_from(raw)
+                data = raw[_SLOT_HEAD.size : _SLOT_HEAD.size + length]
+                if length == 0:
+                    break
+                if len(data) == length and zlib.crc32(data) == crc:
+                    out.append(json.loads(data))
+                    break
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 @dataclass(slots=True)
 class Supervised:
     fds: list[tuple[int, str]]
     pipe: int
-    stats_dir: str | None
+    board: StatsBoard | None
+    slot: int
     ppid: int
     number: int
     max_requests: int | None
@@ -65,12 +121,14 @@ class Supervised:
         link = cls(
             fds=[(int(fd), str(scheme)) for fd, scheme in spec["fds"]],
             pipe=int(spec["pipe"]),
-            stats_dir=spec.get("stats_dir"),
+            board=StatsBoard(int(spec["stats_fd"])) if spec.get("stats_fd") is not None else None,
+            slot=int(spec.get("slot", 0)),
             ppid=int(spec["ppid"]),
             number=int(spec["number"]),
             max_requests=spec.get("max_requests"),
         )
-        for fd in [link.pipe, *(fd for fd, _ in link.fds)]:
+        board = [link.board.fd] if link.board is not None else []
+        for fd in [link.pipe, *board, *(fd for fd, _ in link.fds)]:
             with contextlib.suppress(OSError):
                 os.set_inheritable(fd, False)  # not for processes the app starts
         # The supervisor answers these; the terminal's job control must not stop a worker.
@@ -86,10 +144,13 @@ class Supervised:
         self._server = server
         server.shared_listeners = True
         server.heartbeat = self.heartbeat
-        if self.stats_dir is not None:
+        if self.board is not None:
             server.stats_source = self.all_stats
 
     def ready(self) -> None:
+        """Listening, app imported: publish the first numbers, then tell the supervisor."""
+        if self.board is not None and self._server is not None:
+            self.publish(self._server.stats())
         self._tell(READY)
 
     def heartbeat(self) -> None:
@@ -112,49 +173,26 @@ class Supervised:
             )
             self._tell(RECYCLE)
         now = time.monotonic()
-        if self.stats_dir is not None and now - self._published_at >= STATS_INTERVAL:
-            self._published_at = now
+        if self.board is not None and now - self._published_at >= STATS_INTERVAL:
             self.publish(server.stats())
 
     def _tell(self, message: bytes) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the supervisor is gone; the heartbeat notices
             os.write(self.pipe, message)
-        except OSError:  # the supervisor is gone; the heartbeat will notice
-            pass
 
     def publish(self, stats: Stats) -> None:
-        assert self.stats_dir is not None
-        pid = os.getpid()
-        path = os.path.join(self.stats_dir, f"{pid}.json")
-        tmp = f"{path}.tmp"
+        assert self.board is not None
+        self._published_at = time.monotonic()
         try:
-            with open(tmp, "w") as file:
-                json.dump({"pid": pid, **stats}, file)
-            os.replace(tmp, path)  # readers see the old numbers or the new, never half
-        except OSError as exc:
-            error_log.debug("worker %d: cannot write stats: %s", self.number, exc)
+            self.board.write(self.slot, {"pid": os.getpid(), **stats})
+        except (OSError, ValueError) as exc:
+            error_log.debug("worker %d: cannot publish stats: %s", self.number, exc)
 
     def all_stats(self, own: Stats) -> list[Stats]:
         """This worker's live stats and the others' latest, each with its ``pid``."""
-        assert self.stats_dir is not None
-        pid = os.getpid()
-        out: list[Stats] = [{"pid": pid, **own}]
-        now = time.time()
+        assert self.board is not None
         try:
-            names = sorted(os.listdir(self.stats_dir))
-        except OSError:
-            return out
-        for name in names:
-            if not name.endswith(".json") or name == f"{pid}.json":
-                continue
-            path = os.path.join(self.stats_dir, name)
-            try:
-                if now - os.stat(path).st_mtime > STATS_STALE:
-                    continue
-                with open(path) as file:
-                    stats = json.load(file)
-            except (OSError, ValueError):
-                continue  # gone since the listing
-            if isinstance(stats, dict):
-                out.append(stats)
-        return out
+            others = self.board.read(skip=self.slot)
+        except (OSError, ValueError):
+            others = []
+        return [{"pid": os.getpid(), **own}, *others]

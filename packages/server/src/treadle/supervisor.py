@@ -48,12 +48,10 @@ import logging
 import os
 import random
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -72,7 +70,7 @@ from .server import (
     parse_bind_addr,
     remove_unix_socket,
 )
-from .supervised import ENV_VAR, READY, RECYCLE
+from .supervised import ENV_VAR, READY, RECYCLE, StatsBoard
 
 error_log = logging.getLogger("treadle.error")
 
@@ -101,6 +99,7 @@ class Worker:
     generation: int
     proc: subprocess.Popen[bytes]
     pipe: int  # read end; "R" ready, "M" recycle me, EOF when the worker is gone
+    slot: int  # its place on the stats board
     started: float
     state: State = State.BOOTING
     ready_at: float = 0.0
@@ -177,7 +176,7 @@ class Supervisor:
         self._stopping = False
         self._status = 0
         self._signals: list[int] = []
-        self._stats_dir: str | None = None
+        self._board: StatsBoard | None = None
         self._watcher: Watcher | None = None
         self._selector = selectors.DefaultSelector()
         self._on_ready: Callable[[], None] | None = None
@@ -193,7 +192,7 @@ class Supervisor:
         try:
             with self._signals_handled():
                 if self.stats:
-                    self._stats_dir = tempfile.mkdtemp(prefix="treadle-stats-")
+                    self._board = StatsBoard.create()
                 if self.watch is not None:
                     self._watcher = Watcher(self.watch)
                     self._watcher.start()
@@ -292,7 +291,7 @@ class Supervisor:
             elif self._stopping:
                 continue
             elif signum == signal.SIGHUP:
-                error_log.info("SIGHUP: reloading: starting %d new workers", self.target)
+                error_log.info("SIGHUP: reloading: starting %d new worker(s)", self.target)
                 self._reload()
             elif signum == signal.SIGTTIN:
                 self.target += 1
@@ -333,10 +332,14 @@ class Supervisor:
             self._drain(worker, signum)
 
     def _drain(self, worker: Worker, signum: int = signal.SIGTERM) -> None:
-        """Tell ``worker`` to stop: SIGTERM to finish what it has, SIGINT to stop at once."""
-        if worker.stop_signal == signal.SIGINT or worker.stop_signal == signum:
+        """Tell ``worker`` to stop: SIGTERM to finish what it has, SIGINT to stop at once
+        (SIGKILL while it boots)."""
+        if worker.stop_signal in (signum, signal.SIGINT, signal.SIGKILL):
             return
-        quick = signum == signal.SIGINT or worker.state is State.BOOTING
+        if worker.state is State.BOOTING:
+            # Not accepting yet (it says "R" just before it does): nothing to lose.
+            signum = signal.SIGKILL
+        quick = signum != signal.SIGTERM
         deadline = time.monotonic() + (0.0 if quick else self.graceful_timeout) + KILL_MARGIN
         worker.deadline = min(worker.deadline, deadline) if worker.deadline else deadline
         worker.state = State.DRAINING
@@ -348,13 +351,16 @@ class Supervisor:
         self._numbers += 1
         number = self._numbers
         read, write = os.pipe()
+        taken = {w.slot for w in self.workers}
+        slot = next(i for i in range(len(taken) + 1) if i not in taken)
         limit = None
         if self.max_requests is not None:
             limit = self.max_requests + random.randint(0, self.max_requests_jitter)
         spec = {
             "fds": [[lsn.sock.fileno(), lsn.scheme] for lsn in self.listeners],
             "pipe": write,
-            "stats_dir": self._stats_dir,
+            "stats_fd": self._board.fd if self._board is not None else None,
+            "slot": slot,
             "ppid": os.getpid(),
             "number": number,
             "max_requests": limit,
@@ -363,6 +369,8 @@ class Supervisor:
         env.pop("NOTIFY_SOCKET", None)  # the supervisor speaks to systemd, not the workers
         env[ENV_VAR] = json.dumps(spec)
         fds = tuple(lsn.sock.fileno() for lsn in self.listeners)
+        if self._board is not None:
+            fds += (self._board.fd,)
         try:
             proc = subprocess.Popen(
                 [*self.command, *self.argv], pass_fds=(*fds, write), env=env, cwd=self.cwd
@@ -374,7 +382,7 @@ class Supervisor:
         finally:
             os.close(write)  # the worker's end
         os.set_blocking(read, False)
-        worker = Worker(number, self.generation, proc, read, time.monotonic())
+        worker = Worker(number, self.generation, proc, read, slot, time.monotonic())
         self.workers.append(worker)
         self._selector.register(read, selectors.EVENT_READ, worker)
         error_log.debug("%s started", worker)
@@ -427,10 +435,13 @@ class Supervisor:
         first = not self.live_generation
         self.live_generation = self.generation
         pids = ", ".join(str(w.pid) for w in ready)
+        workers = f"{len(ready)} worker{'' if len(ready) == 1 else 's'}"
         if first:
-            error_log.info("%d workers ready (pids %s)", len(ready), pids)
+            error_log.info("%s ready (pids %s)", workers, pids)
         else:
-            error_log.info("reloaded: %d new workers ready (pids %s); the old ones stop", len(ready), pids)
+            error_log.info(
+                "reloaded: %s of the new code ready (pids %s); the old stop", workers, pids
+            )
         where = ", ".join(describe_socket(lsn.sock, lsn.scheme) for lsn in self.listeners)
         systemd.notify(f"READY=1\nSTATUS={len(ready)} workers listening on {where}")
         if first and self._on_ready is not None:
@@ -507,9 +518,9 @@ class Supervisor:
             self._selector.unregister(worker.pipe)
         with contextlib.suppress(OSError):
             os.close(worker.pipe)
-        if self._stats_dir is not None:
+        if self._board is not None:
             with contextlib.suppress(OSError):
-                os.unlink(os.path.join(self._stats_dir, f"{worker.pid}.json"))
+                self._board.clear(worker.slot)
 
     # -- sockets and the end -------------------------------------------------------------------
 
@@ -544,7 +555,7 @@ class Supervisor:
             self._selector.unregister(self._watcher)
             self._watcher.close()
             self._watcher = None
-        if self._stats_dir is not None:
-            shutil.rmtree(self._stats_dir, ignore_errors=True)
-            self._stats_dir = None
+        if self._board is not None:
+            self._board.close()
+            self._board = None
         self._selector.close()
