@@ -234,10 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     times = p.add_argument_group("timeouts (seconds; 1.5 and 1e1 are fine)")
     times.add_argument(
         "--keep-alive",
-        type=_positive_seconds,
+        type=_seconds,
         default=limits.KEEP_ALIVE_TIMEOUT,
         metavar="SECONDS",
-        help=f"idle keep-alive timeout (default {limits.KEEP_ALIVE_TIMEOUT:g})",
+        help=f"idle keep-alive timeout; 0: close after every response "
+        f"(default {limits.KEEP_ALIVE_TIMEOUT:g})",
     )
     times.add_argument(
         "--timeout",
