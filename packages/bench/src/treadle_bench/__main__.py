@@ -39,7 +39,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(DEFAULT_SERVERS),
         help=f"comma-separated, from: {', '.join(SERVERS)}",
     )
-    parser.add_argument("--docs", default="docs", help="where benchmarks.md goes (default docs)")
+    parser.add_argument(
+        "--docs",
+        help="where benchmarks.md goes (default: docs for a complete run, else reports/bench)",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print the tables only")
     parser.add_argument("--note", default="", help="a sentence about this run for the docs page")
     args = parser.parse_args(argv)
@@ -74,12 +77,22 @@ def _shown_args(argv: list[str]) -> list[str]:
     return out
 
 
-def _label(args: argparse.Namespace) -> str:
-    complete = args.scenario_numbers == sorted(SCENARIOS) and set(args.server_names) >= set(
+def complete(args: argparse.Namespace) -> bool:
+    """Every scenario with the default servers: the only kind of run the tracked page shows."""
+    return sorted(args.scenario_numbers) == sorted(SCENARIOS) and set(args.server_names) >= set(
         DEFAULT_SERVERS
     )
+
+
+def docs_dir(args: argparse.Namespace) -> Path:
+    if args.docs:
+        return Path(args.docs)
+    return Path("docs") if complete(args) and not args.quick else Path("reports/bench")
+
+
+def _label(args: argparse.Namespace) -> str:
     kind = "quick run" if args.quick else "run"
-    kind = ("complete " if complete else "partial ") + kind
+    kind = ("complete " if complete(args) else "partial ") + kind
     return f"{kind}; {args.note}" if args.note else kind
 
 
@@ -111,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         label = _label(args)
         path = report.write_docs(
-            Path(args.docs), results, settings, args.server_names, command, label, started
+            docs_dir(args), results, settings, args.server_names, command, label, started
         )
         progress(f"wrote {path}")
     return 0
