@@ -300,6 +300,37 @@ def test_jitter_spreads_max_requests_and_workers_do_not_notify_systemd(
     assert len({r["spec"]["number"] for r in records}) == 8
 
 
+def test_a_worker_that_never_gets_ready_is_killed(tmp_path: Path) -> None:
+    code = (
+        "import logging, sys\n"
+        "from treadle.supervisor import Supervisor\n"
+        "logging.basicConfig(level='INFO')\n"
+        "s = Supervisor([], ['127.0.0.1:0'], boot_timeout=0.5,\n"
+        "    command=[sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "sys.exit(s.run())\n"
+    )
+    with started([sys.executable, "-c", code]) as tree:
+        assert tree.wait() == 1
+        assert tree.count(r"worker 1 \(pid \d+\) not ready after 0\.5 s: killed") == 1
+        tree.wait_for("was killed by SIGKILL before it was ready: stopping")
+
+
+def test_an_idle_supervisor_sleeps(workers: Tree) -> None:
+    """It looks at its workers twice a second, not a hundred times."""
+    ready_pids(workers)
+    before = wakeups(workers.proc.pid)
+    time.sleep(1.0)  # the time being measured, not a wait for the server
+    assert wakeups(workers.proc.pid) - before < 10
+
+
+def wakeups(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches")
+
+
 def test_ready_is_sent_to_systemd_once_every_worker_is_ready(site: Path) -> None:
     with notify_socket(site) as (notify, env):
         argv = [*TREADLE, "--bind", "127.0.0.1:0", "-w", "2", "webapp:app"]

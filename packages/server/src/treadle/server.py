@@ -13,10 +13,17 @@ listeners for ``ACCEPT_BACKOFF`` (the kernel's backlog holds new clients meanwhi
 spinning on a listener that stays readable. Both are logged at most once a second.
 
 ``stop(timeout)`` is graceful: it accepts what already waits in the listen backlog and closes
-the listeners, closes idle connections, serves every request that has arrived (with
+the listeners, closes idle keep-alive connections, gives a connection whose first request has
+not arrived yet ``FIRST_REQUEST_GRACE`` for it, serves every request that has arrived (with
 ``Connection: close``) and lets in-flight ones finish until the deadline, which ``hurry()``
 (a second signal) brings forward to now. What it cuts at the deadline it names in the log,
-and a last line says how the server stopped.
+and a last line says how the server stopped. With ``shared_listeners`` (other processes accept
+on the same sockets: treadle's supervisor, gunicorn) the backlog is left to them.
+
+Process managers get three small hooks: ``heartbeat`` (called by the acceptor about every
+``SWEEP_INTERVAL``), ``stats_source`` (the stats path answers for every worker process) and
+``shared_listeners``; ``open_listener()`` binds a socket the way the server does, for a
+supervisor that binds once for all its workers.
 
 With ``stats_path`` set, requests for that path are answered here, by the acceptor, so the
 numbers stay readable when every worker is busy.

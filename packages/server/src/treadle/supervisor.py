@@ -148,6 +148,7 @@ class Supervisor:
         watch: Sequence[str] | None = None,
         cwd: str | None = None,
         command: Sequence[str] = (sys.executable, "-m", "treadle"),
+        boot_timeout: float = BOOT_TIMEOUT,
     ) -> None:
         """``argv`` is the command line each worker gets (after ``command``); ``watch`` the
         directories ``--reload`` watches (None: no reloading); ``cwd`` the workers' directory."""
@@ -166,6 +167,7 @@ class Supervisor:
         self.max_requests_jitter = max_requests_jitter
         self.watch = list(watch) if watch is not None else None
         self.cwd = cwd or os.getcwd()
+        self.boot_timeout = boot_timeout
         self.listeners: list[Listener] = []
         self.workers: list[Worker] = []
         self.generation = 1
@@ -236,9 +238,9 @@ class Supervisor:
         return self._status
 
     def _timeout(self) -> float:
-        if self._stopping:
-            return TICK
-        return max(0.01, min(TICK, self._spawn_after - time.monotonic()))
+        """Until the next look: sooner when a back-off ends before the next tick."""
+        wait = self._spawn_after - time.monotonic()
+        return wait if not self._stopping and 0 < wait < TICK else TICK
 
     # -- signals -------------------------------------------------------------------------------
 
@@ -454,8 +456,10 @@ class Supervisor:
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for worker in self.workers:
-            if worker.state is State.BOOTING and now - worker.started > BOOT_TIMEOUT:
-                error_log.error("%s not ready after %g s: killed", worker, BOOT_TIMEOUT)
+            if worker.stop_signal == signal.SIGKILL:
+                continue  # on its way out
+            if worker.state is State.BOOTING and now - worker.started > self.boot_timeout:
+                error_log.error("%s not ready after %g s: killed", worker, self.boot_timeout)
                 self._kill(worker)
             elif worker.state is State.DRAINING and now > worker.deadline:
                 error_log.warning("%s has not stopped in time: killed", worker)
@@ -464,7 +468,7 @@ class Supervisor:
     def _kill(self, worker: Worker) -> None:
         with contextlib.suppress(ProcessLookupError):
             worker.proc.kill()
-        worker.deadline = float("inf")
+        worker.stop_signal = signal.SIGKILL
 
     def _reap(self) -> None:
         for worker in list(self.workers):
