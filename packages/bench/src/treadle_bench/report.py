@@ -342,32 +342,56 @@ def processes_section(result: ScenarioResult, summaries: Sequence[Summary]) -> s
         )
     if not gains:
         return "\n".join(lines)
-    python_one = [by_name[one] for one, _ in PROCESS_PAIRS[:3] if one in by_name]
-    one_cpu = statistics.median(x.median.get("server_cpu", 0.0) for x in python_one)
-    wrk_cpu = statistics.median(x.median.get("wrk_cpu", 0.0) for x in summaries)
-    treadle = pair_ratios(result, "treadle", "treadle-w2")
+
+    def cpu(names: Sequence[str], key: str = "server_cpu") -> float:
+        values = [by_name[n].median.get(key, 0.0) for n in names if n in by_name]
+        return statistics.median(values) if values else 0.0
+
+    python_pairs = [pair for pair in PROCESS_PAIRS if not pair[0].startswith("granian")]
+    one = cpu([a for a, _ in python_pairs])
+    two = cpu([b for _, b in python_pairs])
+    wrk = cpu(list(by_name), "wrk_cpu")
+    other = cpu(list(by_name), "other_cpu")
     cores = os.cpu_count() or 1
-    left = max(0.0, cores - wrk_cpu)
+    free = max(0.0, cores - wrk - other)
+    treadle = pair_ratios(result, "treadle", "treadle-w2")
+    granian = pair_ratios(result, "granian", "granian-w2")
+    found_more = two - one > 0.1
     lines.append(
-        f"\n**Why.** This machine has {cores} logical cores, and the load generator needs one "
-        f"of them: wrk used a median {wrk_cpu:.2f} core(s) in these runs. One Python process "
-        f"runs Python code on one core at a time (the GIL): one process of treadle, gunicorn "
-        f"gthread or treadle's gunicorn worker used {one_cpu:.2f} core(s). So what a second "
-        f"process can add is what wrk leaves, about {left:.2f} core(s) in all, less what "
-        "the first already takes; and it adds costs of its own: the two processes and wrk "
-        "take turns on the cores (context switches, colder caches), and both wake for each "
-        "new connection on the shared socket. "
+        f"\n**Why.** The machine has {cores} logical cores. While wrk ran, it used a median "
+        f"{wrk:.2f} of a core (one thread of C on epoll needs little at these rates), and work "
+        f"outside the benchmark (the machine's other processes, and time the hypervisor gave "
+        f"to other guests) {other:.2f}, which left about {free:.2f} core(s) for the server. A "
+        "Python process runs Python code on one core at a time (the GIL). With one process, "
+        f"treadle, its gunicorn worker and gunicorn gthread used a median {one:.2f} core(s); "
+        f"with two, {two:.2f}. The requests follow the CPU"
         + (
-            f"treadle with two processes served {_ratio_range(treadle)} the requests of one. "
+            f": treadle served {_ratio_range(treadle)} as many with two processes. "
             if treadle
+            else ". "
+        )
+        + (
+            "So the second process gains exactly what the first could not use: here a share "
+            "of the cores that the other work on the machine would otherwise have taken (the "
+            "scheduler divides time among runnable processes, and two processes are two "
+            "claims), or, on a quieter machine, the idle core. "
+            if found_more
+            else "Here the second process found no CPU the first could not use, so it could "
+            "only add its costs. "
+        )
+        + "It has costs of its own: the processes and wrk take turns on two cores (context "
+        "switches, colder caches), and the connections split unevenly between the workers "
+        "(whichever is awake accepts them), so one may be busy while the other waits: the "
+        "p99 column shows it. With more cores than the load needs, or with the load coming "
+        "from other machines, each process adds up to one core's worth, until the cores or "
+        "the clients run out: that is what `--workers` is for."
+        + (
+            f" granian, whose HTTP work runs in Rust threads outside the GIL, went from "
+            f"{cpu(['granian']):.2f} to {cpu(['granian-w2']):.2f} core(s), and served "
+            f"{_ratio_range(granian)} as many requests with two workers."
+            if granian
             else ""
         )
-        + "Where the load comes from other machines, or the machine has more cores than the "
-        "load takes, each process adds up to one core's worth of work, until the cores (or "
-        "the clients) run out: that is what `--workers` is for. On a machine like this one, "
-        "the second process is worth having for what the supervisor gives (a restart that "
-        "refuses nothing, reloads, `--max-requests`), not for speed. granian's work happens "
-        "in Rust outside the GIL, so its second worker competes for the same spare core."
     )
     return "\n".join(lines)
 
