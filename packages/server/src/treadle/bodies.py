@@ -3,8 +3,11 @@
 A body is buffered whole before the app runs, so a slow upload never holds a worker thread:
 the connection waits in the acceptor's selector while ``feed()`` takes what arrives. Small
 bodies stay in memory; past ``body_spool_size`` they are spooled to a temporary file (the way
-waitress does). ``feed()`` returns how many bytes belonged to the body, so whatever follows
-(a pipelined request) stays in the connection's buffer.
+waitress does), and so is any body once all bodies in memory together pass the server's
+``MemoryBudget``. A body that cannot be stored (no file descriptor, a full disk, a file-size
+limit) fails its own request with 503, never the thread that was storing it. ``feed()``
+returns how many bytes belonged to the body, so whatever follows (a pipelined request) stays
+in the connection's buffer.
 
 The framing is chosen from a table, not an if-ladder: ``body_for(head, limits)``.
 """
@@ -13,11 +16,12 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import IO
 
 from . import _abnf
-from .errors import BadRequest, ContentTooLarge, FieldsTooLarge
+from .errors import BadRequest, ContentTooLarge, FieldsTooLarge, ServiceUnavailable
 from .limits import Limits
 from .parser import Headers, RequestHead
 
@@ -28,23 +32,71 @@ MAX_CHUNK_LINE = 4096
 MAX_CHUNK_SIZE_DIGITS = 16
 
 
+class MemoryBudget:
+    """Bytes that request bodies may hold in memory, all connections together."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self.used + size > self.total:
+                return False
+            self.used += size
+            return True
+
+    def give_back(self, size: int) -> None:
+        with self._lock:
+            self.used -= size
+
+
 class _BufferedBody:
     """The readable half: a file-like over the buffered body, as PEP 3333 asks of wsgi.input."""
 
     complete = False
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, budget: MemoryBudget | None) -> None:
         self._spool_size = limits.body_spool_size
+        self._budget = budget
         self._file: IO[bytes] = io.BytesIO()
         self._size = 0
+        self._in_memory = 0  # bytes taken from the budget
 
     def _store(self, data: bytes | memoryview) -> None:
-        self._size += len(data)
-        if self._size > self._spool_size and isinstance(self._file, io.BytesIO):
-            spooled = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by close()
-            spooled.write(self._file.getbuffer())
-            self._file = spooled
-        self._file.write(data)
+        size = len(data)
+        try:
+            if self._in_memory >= 0 and (
+                self._size + size > self._spool_size
+                or (self._budget is not None and not self._budget.take(size))
+            ):
+                self._spool()
+            elif self._budget is not None:
+                self._in_memory += size
+            self._file.write(data)
+        except OSError as exc:
+            # EMFILE, ENOSPC, EFBIG, "no usable temporary directory": this request fails alone.
+            raise ServiceUnavailable(f"cannot store the request body ({exc})") from None
+        self._size += size
+
+    def _spool(self) -> None:
+        memory = self._file
+        assert isinstance(memory, io.BytesIO)
+        spooled = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by close()
+        try:
+            spooled.write(memory.getbuffer())
+        except BaseException:
+            spooled.close()
+            raise
+        self._release()
+        self._in_memory = -1  # spooled: nothing more is taken from the budget
+        self._file = spooled
+
+    def _release(self) -> None:
+        if self._budget is not None and self._in_memory > 0:
+            self._budget.give_back(self._in_memory)
+        self._in_memory = 0
 
     def _finish(self) -> None:
         self.complete = True
@@ -67,16 +119,17 @@ class _BufferedBody:
         return iter(self._file.readline, b"")
 
     def close(self) -> None:
+        self._release()
         self._file.close()
 
 
 class KnownLengthRFile(_BufferedBody):
     """A body framed by Content-Length (RFC 9112 §6.2)."""
 
-    def __init__(self, length: int, limits: Limits) -> None:
+    def __init__(self, length: int, limits: Limits, budget: MemoryBudget | None = None) -> None:
         if length > limits.max_body_size:
             raise ContentTooLarge("Content-Length over the body size limit")
-        super().__init__(limits)
+        super().__init__(limits, budget)
         self.remaining = length
         if length == 0:
             self._finish()
@@ -96,8 +149,8 @@ class ChunkedRFile(_BufferedBody):
 
     _SIZE, _DATA, _DATA_END, _TRAILER = range(4)
 
-    def __init__(self, limits: Limits) -> None:
-        super().__init__(limits)
+    def __init__(self, limits: Limits, budget: MemoryBudget | None = None) -> None:
+        super().__init__(limits, budget)
         self._limits = limits
         self._state = self._SIZE
         self._line = b""  # a size or trailer line received in part
@@ -191,8 +244,8 @@ class ChunkedRFile(_BufferedBody):
 Body = KnownLengthRFile | ChunkedRFile
 
 
-def body_for(head: RequestHead, limits: Limits) -> Body:
+def body_for(head: RequestHead, limits: Limits, budget: MemoryBudget | None = None) -> Body:
     """The receiver for a request's body, chosen by its framing (RFC 9112 §6.3)."""
     if head.chunked:
-        return ChunkedRFile(limits)
-    return KnownLengthRFile(head.content_length or 0, limits)
+        return ChunkedRFile(limits, budget)
+    return KnownLengthRFile(head.content_length or 0, limits, budget)

@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-threads", type=_positive_int, help="grow the pool up to this many")
     p.add_argument("--backlog", type=_positive_int, default=4096, help="listen backlog")
     p.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        metavar="N",
+        help="open connections at most; at the limit the oldest idle ones are closed, then "
+        "accepting pauses (default: the open-file limit less 64)",
+    )
+    p.add_argument(
         "--queue-size",
         type=_positive_int,
         default=1024,
@@ -205,19 +212,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         backlog=args.backlog,
         queue_size=args.queue_size,
         stats_path=args.stats_path,
+        max_connections=args.max_connections,
     )
     stop_timeout = args.graceful_timeout
 
+    stopping = False
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop_timeout
-        if signum == signal.SIGINT:
-            stop_timeout = 0.0
+        nonlocal stop_timeout, stopping
+        if signum == signal.SIGINT or stopping:
+            stop_timeout = 0.0  # SIGINT, or a second signal: stop at once
         logging.getLogger("treadle.error").info(
             "%s: stopping%s",
             signal.Signals(signum).name,
-            f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else "",
+            f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else " now",
         )
-        server.interrupt()
+        if stopping or not stop_timeout:
+            server.hurry()
+        else:
+            server.interrupt()
+        stopping = True
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -19,14 +19,16 @@ import contextlib
 import logging
 import select
 import socket
+import threading
 import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from .accesslog import log_request
+from .accesslog import log_refusal, log_request
 from .errors import ClientGone, HttpError, RequestTimeout
-from .parser import find_head_end
+from .parser import check_partial_head, find_head_end, skip_empty_lines
 from .request import HttpRequest, error_response
+from .workers import WorkerThread
 
 if TYPE_CHECKING:
     from .server import HttpServer
@@ -34,6 +36,13 @@ if TYPE_CHECKING:
 error_log = logging.getLogger("treadle.error")
 
 RECV_SIZE = 65536
+# A send that cannot go on for this long means the client is not reading (a fast reader frees
+# room within a round trip): the worker is then reported stalled and may be replaced.
+STALL_GRACE = 0.02
+# While stalled, how often a send is tried whatever the poller says: Linux reports POLLOUT only
+# once much of a large send buffer drains, so a slow but steady reader shows no readiness for
+# seconds while it does take bytes. Progress is bytes sent, not readiness.
+PROGRESS_INTERVAL = 0.5
 
 
 class State(Enum):
@@ -53,6 +62,7 @@ class Ready(Enum):
 class HttpConnection:
     # Slots: an idle keep-alive connection should cost little memory (thousands may be parked).
     __slots__ = (
+        "active",
         "buf",
         "closed",
         "deadline",
@@ -83,6 +93,7 @@ class HttpConnection:
         self.scanned = 0  # buf[:scanned] holds no head end: never rescan it
         self.state = State.HEAD
         self.pending: HttpRequest | None = None
+        self.active: HttpRequest | None = None  # the request a worker is answering
         self.error: HttpError | None = None
         self.requests = 0
         self.parked_at = 0.0
@@ -109,19 +120,18 @@ class HttpConnection:
         if self.state is State.BODY:
             return self._feed_body(data, now)
         if not self.buf:
-            self.head_started = now
+            self.head_started = now  # the head's deadline runs from its first byte
         buf = self.buf = self.buf + data if self.buf else data
         limits = self.server.limits
-        if (
-            find_head_end(buf, self.scanned) >= 0
-            or len(buf) > limits.max_head_size
-            or (
-                len(buf) > limits.max_request_line
-                and buf.find(b"\n", 0, limits.max_request_line + 2) < 0
-            )
-        ):
-            return Ready.DISPATCH  # complete, or bound to be refused: a worker answers
-        self.scanned = max(0, len(buf) - 3)
+        try:
+            start = skip_empty_lines(buf)
+            if find_head_end(buf, max(self.scanned, start)) >= 0:
+                return Ready.DISPATCH
+            check_partial_head(buf, limits)
+        except HttpError as exc:
+            self.error = exc  # a worker answers it
+            return Ready.DISPATCH
+        self.scanned = max(start, len(buf) - 3)
         self.deadline = self.head_started + limits.timeout
         return Ready.WAIT
 
@@ -137,7 +147,9 @@ class HttpConnection:
             self.buf = data[taken:]  # the start of a pipelined request
         if req.body.complete:
             return Ready.DISPATCH
-        self.deadline = now + self.server.limits.timeout
+        # Each gap may last up to the timeout, but bytes buy time only at the minimum rate.
+        limits = self.server.limits
+        self.deadline = min(now + limits.timeout, self.deadline + taken / limits.min_upload_rate)
         return Ready.WAIT
 
     def expire(self, now: float) -> bool:
@@ -146,7 +158,10 @@ class HttpConnection:
             return False
         if self.state is not State.LINGER and (self.buf or self.state is State.BODY):
             # RFC 9110 §15.5.9: a head or body that did not arrive in time.
-            self._try_send(error_response(RequestTimeout("timed out"), self.server.software))
+            error = RequestTimeout("timed out")
+            data = error_response(error, self.server.software)
+            self._try_send(data)
+            log_refusal(self, error, len(data))
         self.close()
         return True
 
@@ -184,6 +199,7 @@ class HttpConnection:
                     return served
             else:
                 self.pending = None
+            self.active = req
             try:
                 req.respond()
             except ClientGone as exc:
@@ -191,6 +207,7 @@ class HttpConnection:
                 self.close()
                 return served
             finally:
+                self.active = None
                 req.body.close()
             served += 1
             self.requests += 1
@@ -205,14 +222,26 @@ class HttpConnection:
 
     def send_error(self, exc: HttpError) -> None:
         self.error = None
-        self.pending = None
+        data = error_response(exc, self.server.software)
         try:
-            self.sendall(error_response(exc, self.server.software))
+            self.sendall(data)
         except ClientGone:
             self.close()
             return
-        error_log.debug("refused request from %s: %s %s", self.remote_addr, exc.status, exc)
+        finally:
+            log_refusal(self, exc, len(data))
+            if self.pending is not None:
+                self.pending.body.close()
+                self.pending = None
         self.close_gracefully()
+
+    def request_line(self) -> bytes:
+        """The request line of the request at hand, as received (for logs)."""
+        req = self.active or self.pending
+        if req is not None:
+            return b"%b %b %b" % (req.method.encode(), req.uri, req.request_protocol.encode())
+        start = skip_empty_lines(self.buf[:32]) if self.buf.startswith(b"\r\n") else 0
+        return self.buf[start : start + 1024].split(b"\r\n", 1)[0]
 
     def park(self, state: State) -> None:
         now = time.monotonic()
@@ -245,30 +274,50 @@ class HttpConnection:
         self.park(State.LINGER)
 
     def sendall(self, data: bytes) -> None:
-        """Send everything, waiting for a slow reader at most ``timeout`` per stall."""
-        sock = self.socket
+        """Send everything. A client that takes no bytes for ``timeout`` seconds is gone; one
+        that takes none for ``STALL_GRACE`` stalls the worker, which the pool may replace."""
         try:
-            sent = sock.send(data)
+            sent = self.socket.send(data)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
             raise ClientGone(str(exc)) from exc
-        if sent == len(data):
-            return
-        view = memoryview(data)[sent:]
+        if sent != len(data):
+            self._send_slowly(memoryview(data)[sent:])
+
+    def _send_slowly(self, view: memoryview) -> None:
+        sock = self.socket
         poller = select.poll()
         poller.register(self.fd, select.POLLOUT)
-        timeout_ms = int(self.server.limits.timeout * 1000)
-        while view:
-            if not poller.poll(timeout_ms):
-                raise ClientGone("client did not read the response in time")
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise ClientGone(str(exc)) from exc
-            view = view[sent:]
+        timeout = self.server.limits.timeout
+        last_progress = time.monotonic()
+        wait = STALL_GRACE
+        worker: WorkerThread | None = None
+        try:
+            while view:
+                writable = poller.poll(wait * 1000)
+                if not writable and worker is None:
+                    current = threading.current_thread()
+                    if isinstance(current, WorkerThread):
+                        worker = current
+                        self.server.requests.stall(worker)
+                try:
+                    sent = sock.send(view)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    raise ClientGone(str(exc)) from exc
+                now = time.monotonic()
+                if sent:
+                    view = view[sent:]
+                    last_progress = now
+                elif now - last_progress >= timeout:
+                    raise ClientGone("client did not read the response in time")
+                if worker is not None:
+                    wait = min(PROGRESS_INTERVAL, max(0.001, last_progress + timeout - now))
+        finally:
+            if worker is not None:
+                self.server.requests.unstall(worker)
 
     def close(self) -> None:
         if self.closed:

@@ -8,6 +8,8 @@
     ├── ExpectationFailed          417: an Expect other than 100-continue
     ├── FieldsTooLarge             431: a field line, the head, or the field count is over its limit
     ├── NotImplementedHttp         501: an unknown transfer coding, or CONNECT
+    ├── ServiceUnavailable         503: the server cannot take the request now (a body it
+    │                              cannot store); with Retry-After
     └── VersionNotSupported        505: an HTTP major version other than 1
 
 ``ClientGone`` is raised by the connection's sends when the client cannot be written to.
@@ -28,6 +30,7 @@ class HttpError(Exception):
     status = 500
     reason = "Internal Server Error"
     close = True
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -67,6 +70,12 @@ class FieldsTooLarge(HttpError):
 class NotImplementedHttp(HttpError):
     status = 501
     reason = "Not Implemented"
+
+
+class ServiceUnavailable(HttpError):
+    status = 503
+    reason = "Service Unavailable"
+    headers = (("Retry-After", "1"),)
 
 
 class VersionNotSupported(HttpError):

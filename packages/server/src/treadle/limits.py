@@ -16,6 +16,12 @@ MAX_HEAD_SIZE = 64 * 1024
 MAX_BODY_SIZE = 1024 * 1024 * 1024
 # waitress's inbuf_overflow: bodies above this are spooled to a temporary file while buffering.
 BODY_SPOOL_SIZE = 512 * 1024
+# All bodies still in memory together, across connections; past it, a body spools at once.
+# 64 MiB is 128 bodies at the spool size: a thousand slow uploads cost disk, not RSS.
+BODY_MEMORY_BUDGET = 64 * 1024 * 1024
+# Apache mod_reqtimeout's MinRate: each 500 bytes of body received buy one more second, so a
+# client trickling a body slower than this runs out of time however often it sends a byte.
+MIN_UPLOAD_RATE = 500
 # Apache's KeepAliveTimeout: an idle keep-alive connection is closed after this many seconds.
 KEEP_ALIVE_TIMEOUT = 5.0
 # cheroot's and waitress's socket timeout spirit: the deadline for a whole request head, for
@@ -33,6 +39,8 @@ class Limits:
     max_head_size: int = MAX_HEAD_SIZE
     max_body_size: int = MAX_BODY_SIZE
     body_spool_size: int = BODY_SPOOL_SIZE
+    body_memory_budget: int = BODY_MEMORY_BUDGET
+    min_upload_rate: float = MIN_UPLOAD_RATE
     keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT
     timeout: float = TIMEOUT
     linger_timeout: float = LINGER_TIMEOUT
@@ -41,8 +49,9 @@ class Limits:
         for name in ("max_request_line", "max_field_line", "max_header_count", "max_head_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.max_body_size < 0:
-            raise ValueError("max_body_size must not be negative")
-        for name in ("keep_alive_timeout", "timeout", "linger_timeout"):
+        for name in ("max_body_size", "body_spool_size", "body_memory_budget"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in ("keep_alive_timeout", "timeout", "linger_timeout", "min_upload_rate"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

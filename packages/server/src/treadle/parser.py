@@ -17,6 +17,7 @@ from typing import NamedTuple
 from . import _abnf
 from .errors import (
     BadRequest,
+    ContentTooLarge,
     ExpectationFailed,
     FieldsTooLarge,
     NotImplementedHttp,
@@ -26,6 +27,9 @@ from .errors import (
 from .limits import Limits
 
 Headers = list[tuple[bytes, bytes]]
+
+# A Content-Length of more digits (leading zeros aside) is over 10**18 bytes: refused as too large.
+MAX_LENGTH_DIGITS = 18
 
 
 class RequestHead(NamedTuple):
@@ -59,16 +63,33 @@ def find_head_end(buf: bytes, start: int = 0) -> int:
     return end + 3 if end >= 0 else -1
 
 
-def parse_head(buf: bytes, limits: Limits) -> tuple[RequestHead, int] | None:
+# RFC 9112 §2.2 asks a server to ignore "at least one" empty line before a request line (a
+# client's stray CRLF after a POST body). More than this many is a flood, not a stray: 400.
+MAX_EMPTY_LINES = 8
+
+
+def skip_empty_lines(buf: bytes) -> int:
+    """Where the request line starts: past at most ``MAX_EMPTY_LINES`` leading CRLFs."""
+    if buf[:2] != b"\r\n":
+        return 0
     start = 0
-    # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
     while buf.startswith(b"\r\n", start):
         start += 2
+        if start > 2 * MAX_EMPTY_LINES:
+            raise BadRequest("too many empty lines before the request line")
+    return start
+
+
+def parse_head(buf: bytes, limits: Limits) -> tuple[RequestHead, int] | None:
+    start = skip_empty_lines(buf)
     end = buf.find(b"\r\n\r\n", start)
     if end < 0:
-        _check_incomplete(buf, start, limits)
+        if find_head_end(buf, start) >= 0:
+            raise BadRequest("line not terminated by CRLF (bare LF)")
+        check_partial_head(buf, limits)
         return None
-    if end - start > limits.max_head_size:
+    # The empty lines count toward the head: they cost the same to receive.
+    if end > limits.max_head_size:
         raise FieldsTooLarge("request head too large")
     line_end = buf.find(b"\r\n", start)
     if line_end - start > limits.max_request_line:
@@ -78,18 +99,29 @@ def parse_head(buf: bytes, limits: Limits) -> tuple[RequestHead, int] | None:
     return _interpret(method, target, protocol, minor, headers), end + 4
 
 
-def _check_incomplete(buf: bytes, start: int, limits: Limits) -> None:
-    """Refuse early what can no longer become a valid head."""
-    if find_head_end(buf, start) >= 0:
-        raise BadRequest("line not terminated by CRLF (bare LF)")
-    line_end = buf.find(b"\r\n", start)
-    line_len = (len(buf) if line_end < 0 else line_end) - start
-    if line_len > limits.max_request_line:
-        raise UriTooLong("request line too long")
-    if b"\n" in buf[start : start + line_len]:
-        raise BadRequest("request line not terminated by CRLF (bare LF)")
-    if len(buf) - start > limits.max_head_size:
+def check_partial_head(buf: bytes, limits: Limits) -> None:
+    """Refuse early what can no longer become a valid head (bytes received so far, no end yet).
+
+    Its cost is bounded by the request-line limit, whatever the buffer's size: the field lines
+    of a partial head are only measured, never rescanned."""
+    start = skip_empty_lines(buf)
+    if len(buf) > limits.max_head_size:
         raise FieldsTooLarge("request head too large")
+    line_end = buf.find(b"\n", start, start + limits.max_request_line + 2)
+    if line_end < 0:
+        if len(buf) - start > limits.max_request_line:
+            raise UriTooLong("request line too long")
+        line_end = len(buf)
+    elif line_end == start or buf[line_end - 1] != 13:  # 13 is CR
+        raise BadRequest("request line not terminated by CRLF (bare LF)")
+    # A request line starts with a method (a token) and a space: a TLS ClientHello, an HTTP/2
+    # frame or binary noise is refused at its first byte, not after the head deadline.
+    space = buf.find(b" ", start, line_end)
+    method = buf[start : line_end if space < 0 else space]
+    if space < 0 and method.endswith(b"\r"):
+        method = method[:-1]  # perhaps the first half of an empty line's CRLF
+    if (method or space >= 0) and not _abnf.METHOD.fullmatch(method):
+        raise BadRequest("invalid method")
 
 
 # Methods and versions seen on nearly every request skip their regexes.
@@ -231,7 +263,11 @@ def _interpret(
     elif content_length is not None:
         if not content_length.isdigit() or not content_length.isascii():
             raise BadRequest("invalid Content-Length")  # RFC 9112 §6.3 (5)
-        length = int(content_length)
+        digits = content_length.lstrip(b"0")
+        if len(digits) > MAX_LENGTH_DIGITS:
+            # Far over any body limit; and int() refuses strings past 4,300 digits.
+            raise ContentTooLarge("Content-Length over the body size limit")
+        length = int(digits or b"0")
 
     close = b"close" in connection
     keep_alive = not close if minor >= 1 else (b"keep-alive" in connection and not close)

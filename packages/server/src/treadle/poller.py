@@ -81,7 +81,11 @@ class EpollPoller:
             self._epoll.register(conn.fd, self._ONESHOT_IN)
 
     def discard(self, conn: HttpConnection) -> None:
-        pass  # closing the socket removes it from the epoll set
+        """Disarm a parked connection (acceptor thread only): it reports nothing until parked
+        again, so it can be read, dispatched or closed here."""
+        if conn.registered:
+            with contextlib.suppress(OSError):
+                self._epoll.modify(conn.fd, 0)
 
     def poll(self, timeout: float) -> list[int]:
         try:

@@ -96,7 +96,7 @@ class HttpRequest:
     def read_request_headers(self, head: RequestHead) -> None:
         self.inheaders: Headers = head.headers
         self.close_connection = not head.keep_alive
-        self.body: Body = body_for(head, self.server.limits)
+        self.body: Body = body_for(head, self.server.limits, self.server.body_budget)
         conn = self.conn
         if not self.body.complete:
             if conn.buf:
@@ -114,7 +114,7 @@ class HttpRequest:
             gateway.respond()
         except ClientGone:
             raise
-        except Exception:
+        except BaseException:  # SystemExit from an app must not end a worker
             error_log.exception("error in WSGI application for %s %r", self.method, self.uri)
             if self.sent_headers:
                 self.close_connection = True  # the client sees a truncated response
@@ -206,16 +206,24 @@ class HttpRequest:
 def error_response(error: HttpError, software: str) -> bytes:
     """The bytes of the response to a request refused before it became an HttpRequest."""
     text = f"{error.status} {error.reason}: {error.detail}\n"
-    return plain_response(error.status, error.reason, text, software)
+    return plain_response(error.status, error.reason, text, software, error.headers)
 
 
-def plain_response(status: int, reason: str, text: str, software: str) -> bytes:
+def plain_response(
+    status: int,
+    reason: str,
+    text: str,
+    software: str,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> bytes:
     """A whole text/plain response from the server itself, closing the connection."""
     body = text.encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (
         f"HTTP/1.1 {status} {reason}\r\n"
         f"Date: {http_date()}\r\n"
         f"Server: {software}\r\n"
+        f"{extra}"
         "Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"

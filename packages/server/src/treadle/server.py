@@ -6,6 +6,18 @@ dry; a readable connection receives, and once a request is complete it is ``put(
 ``ThreadPool`` (or answered 503 when the queue is full). Deadlines are swept about every quarter
 second: an idle keep-alive connection is closed, a half-sent head or body gets 408.
 
+The acceptor must outlive anything a client does. At ``max_connections`` (by default the fd
+limit less a reserve) it first closes the oldest idle connections, then stops polling the
+listeners for ``ACCEPT_BACKOFF`` (the kernel's backlog holds new clients meanwhile); when
+``accept()`` fails for want of descriptors or memory it backs off the same way instead of
+spinning on a listener that stays readable. Both are logged at most once a second.
+
+``stop(timeout)`` is graceful: it accepts what already waits in the listen backlog and closes
+the listeners, closes idle connections, serves every request that has arrived (with
+``Connection: close``) and lets in-flight ones finish until the deadline, which ``hurry()``
+(a second signal) brings forward to now. What it cuts at the deadline it names in the log,
+and a last line says how the server stopped.
+
 With ``stats_path`` set, requests for that path are answered here, by the acceptor, so the
 numbers stay readable when every worker is busy.
 """
@@ -24,7 +36,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import __version__
+from .accesslog import log_refusal
+from .bodies import MemoryBudget
 from .connection import HttpConnection, Ready, State
+from .errors import ServiceUnavailable
 from .limits import Limits
 from .poller import Poller, default_poller
 from .workers import IDLE_TIMEOUT, ThreadPool
@@ -38,11 +53,34 @@ BindAddr = tuple[str, int] | str
 BACKLOG = 4096
 QUEUE_SIZE = 1024
 SWEEP_INTERVAL = 0.25
+# After accept() fails for want of descriptors or memory, or at the connection limit, the
+# listeners rest this long before the acceptor tries again.
+ACCEPT_BACKOFF = 0.1
+# At most one note about refused accepts per this many seconds.
+ACCEPT_NOTE_INTERVAL = 1.0
+# File descriptors kept back from the default connection limit for what serving needs besides
+# client sockets: spooled bodies, log files, the application's own files and sockets.
+FD_RESERVE = 64
+# How often a stopping server looks at its deadline.
+DRAIN_TICK = 0.05
 
 SHED_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 20\r\nConnection: close\r\n\r\nserver is saturated\n"
 )
+
+
+def default_max_connections() -> int:
+    """The soft limit on open files, less ``FD_RESERVE`` (or 10,000 where it cannot be read)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 10_000
+    if soft == resource.RLIM_INFINITY:
+        return 10_000
+    return max(16, soft - FD_RESERVE)
 
 
 def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
@@ -87,6 +125,7 @@ class HttpServer:
         stats_path: str | None = None,
         thread_idle_timeout: float = IDLE_TIMEOUT,
         poller: Poller | None = None,
+        max_connections: int | None = None,
     ) -> None:
         if isinstance(bind_addr, (str, tuple)):
             self.bind_addrs: list[BindAddr] = [bind_addr]
@@ -98,6 +137,10 @@ class HttpServer:
             parse_bind_addr(addr)
         self.wsgi_app = wsgi_app
         self.limits = limits or Limits()
+        self.body_budget = MemoryBudget(self.limits.body_memory_budget)
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.max_connections = max_connections or default_max_connections()
         self.backlog = backlog
         self.requests = ThreadPool(self, threads, max_threads, queue_size, thread_idle_timeout)
         self.stats_path = stats_path.encode("ascii") if stats_path else None
@@ -105,6 +148,14 @@ class HttpServer:
         self.sockets: list[socket.socket] = []
         self.ready = False
         self.stopping = False
+        self._interrupted = False  # by a signal, perhaps before ready was ever set
+        self._stop_deadline = 0.0
+        self._hurried = False
+        self._accept_paused = False
+        self._accept_resume_at = 0.0
+        self._accept_note_at = -ACCEPT_NOTE_INTERVAL
+        self._accept_quiet = 0
+        self._evicted = 0
         self._stopped = threading.Event()
         self._prepared = False
         self._conns: dict[int, HttpConnection] = {}
@@ -194,16 +245,18 @@ class HttpServer:
 
     def start(self) -> None:
         """Bind (if needed) and serve until ``stop()`` is called or ``ready`` is cleared."""
-        if self.stopping:
+        if self.stopping or self._interrupted:
             return
         self.prepare()
         self._acceptor = threading.current_thread()
         self._stopped.clear()
         next_sweep = time.monotonic() + SWEEP_INTERVAL
         try:
-            while self.ready:
-                self.tick(SWEEP_INTERVAL)
+            while self.ready and not self._interrupted:
+                self.tick(ACCEPT_BACKOFF if self._accept_paused else SWEEP_INTERVAL)
                 now = time.monotonic()
+                if self._accept_paused and now >= self._accept_resume_at:
+                    self._resume_accepting()
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + SWEEP_INTERVAL
@@ -221,31 +274,46 @@ class HttpServer:
             conn = self._conns.get(fd)
             if conn is None:
                 continue
-            conn.parked_at = 0.0  # fired: it is ours until parked again
-            outcome = conn.on_readable()
-            if outcome is Ready.DISPATCH:
-                self._dispatch(conn)
-            elif outcome is Ready.WAIT:
-                conn.parked_at = time.monotonic()
-                self._poller.park(conn)
+            try:
+                self._on_ready(conn)
+            except Exception:  # the acceptor outlives whatever one connection does
+                error_log.exception("unexpected error on a connection from %s", conn.remote_addr)
+                conn.close()
+
+    def _on_ready(self, conn: HttpConnection) -> None:
+        assert self._poller is not None
+        conn.parked_at = 0.0  # fired: it is ours until parked again
+        outcome = conn.on_readable()
+        if outcome is Ready.DISPATCH:
+            self._dispatch(conn)
+        elif outcome is Ready.WAIT:
+            conn.parked_at = time.monotonic()
+            self._poller.park(conn)
 
     def _accept(self, listener: socket.socket) -> None:
         assert self._poller is not None
         while True:
+            if len(self._conns) >= self.max_connections and not self._make_room():
+                self._pause_accepting(f"connection limit ({self.max_connections}) reached")
+                return
             try:
                 sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    error_log.error("cannot accept: %s", exc)
+                    self._pause_accepting(f"cannot accept: {exc}")
                     return
                 if exc.errno == errno.EBADF:  # the listener was closed by stop()
                     return
                 continue  # ECONNABORTED and kin: that client is gone
-            sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.setblocking(False)
+                if sock.family != socket.AF_UNIX:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                sock.close()
+                continue
             conn = HttpConnection(self, sock, addr)
             self._accepted += 1
             self._conns[conn.fd] = conn
@@ -253,15 +321,61 @@ class HttpServer:
             conn.deadline = conn.parked_at + self.limits.timeout
             self._poller.park(conn)
 
+    def _make_room(self) -> bool:
+        """At the connection limit, close the longest-idle connections that hold nothing
+        (idle keep-alive, or silent since accepted), a sixteenth of the limit at a time so
+        that the search is paid for rarely. False when none could be closed."""
+        assert self._poller is not None
+        idle = [
+            conn
+            for conn in self._conns.values()
+            if conn.parked_at and conn.state is State.HEAD and not conn.buf
+        ]
+        if not idle:
+            return False
+        idle.sort(key=lambda conn: conn.parked_at)
+        for conn in idle[: max(1, self.max_connections // 16)]:
+            self._poller.discard(conn)
+            conn.close()
+            self._evicted += 1
+        return True
+
+    def _pause_accepting(self, why: str) -> None:
+        assert self._poller is not None
+        now = time.monotonic()
+        if not self._accept_paused:
+            for sock in self.sockets:
+                self._poller.remove_listener(sock)
+            self._accept_paused = True
+        self._accept_resume_at = now + ACCEPT_BACKOFF
+        if now - self._accept_note_at < ACCEPT_NOTE_INTERVAL:
+            self._accept_quiet += 1
+            return
+        quiet, self._accept_quiet, self._accept_note_at = self._accept_quiet, 0, now
+        error_log.warning(
+            "%s; not accepting for %g s (%d open connections)%s",
+            why,
+            ACCEPT_BACKOFF,
+            len(self._conns),
+            f"; {quiet} more such pauses since the last note" if quiet else "",
+        )
+
+    def _resume_accepting(self) -> None:
+        assert self._poller is not None
+        self._accept_paused = False
+        for sock in self.sockets:
+            self._poller.add_listener(sock)
+
     def _dispatch(self, conn: HttpConnection) -> None:
         if self.stats_path is not None and self._is_stats_request(conn.buf):
             self._answer_stats(conn)
             return
         if not self.requests.put(conn):
             self._shed += 1
-            conn.buf = b""
             with contextlib.suppress(OSError):
                 conn.socket.send(SHED_RESPONSE)
+            log_refusal(conn, ServiceUnavailable("server is saturated"), len(SHED_RESPONSE))
+            conn.buf = b""
             conn.close_gracefully()
 
     def _sweep(self, now: float) -> None:
@@ -274,10 +388,18 @@ class HttpServer:
                 conn.expire(now)
 
     def interrupt(self) -> None:
-        """Make ``start()`` return soon (safe from a signal handler); then call ``stop()``."""
+        """Make ``start()`` return soon (safe from a signal handler, even one that arrives
+        before ``start()``); then call ``stop()``."""
+        self._interrupted = True
         self.ready = False
         if self._poller is not None:
             self._poller.wake()
+
+    def hurry(self) -> None:
+        """Bring a graceful stop's deadline forward to now (safe from a signal handler)."""
+        self._hurried = True
+        self._stop_deadline = time.monotonic()
+        self.interrupt()
 
     def park(self, conn: HttpConnection) -> None:
         """Hand a connection back to the poller (any thread)."""
@@ -304,11 +426,14 @@ class HttpServer:
             "min_threads": pool.min,
             "max_threads": pool.max,
             "busy_threads": busy,
+            "stalled_threads": pool.stalled,
             "idle_threads": pool.threads - busy,
             "queue_depth": pool.qsize,
             "queue_size": pool.queue_size,
             "parked_connections": sum(1 for c in list(self._conns.values()) if c.parked_at),
             "open_connections": len(self._conns),
+            "max_connections": self.max_connections,
+            "evicted_idle_connections": self._evicted,
             "accepted_connections": self._accepted,
             "requests_served": pool.served,
             "shed_503": self._shed,
@@ -341,39 +466,85 @@ class HttpServer:
     # -- stopping -----------------------------------------------------------------------------
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting now, let in-flight requests finish within ``timeout``, close the rest.
-        Always returns, even when an application is stuck."""
-        deadline = time.monotonic() + max(timeout, 0.0)
-        self.ready = False
+        """Stop accepting now, serve what has arrived and let in-flight requests finish
+        within ``timeout``, then close the rest. Always returns, even when an app is stuck."""
+        deadline = time.monotonic() + (0.0 if self._hurried else max(timeout, 0.0))
+        self._stop_deadline = min(self._stop_deadline, deadline) if self.stopping else deadline
         self.stopping = True
-        poller = self._poller
-        if poller is not None:
-            poller.wake()
+        self.interrupt()
+        served_before = self.requests.served
         acceptor = self._acceptor
         if acceptor is not None and acceptor is not threading.current_thread():
-            self._stopped.wait(max(0.0, deadline - time.monotonic()))
-        for sock in self.sockets:
-            if poller is not None:
-                poller.remove_listener(sock)
-            sock.close()
-        self.sockets = []
-        for path in self._unix_paths:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        self._unix_paths = []
-        for conn in list(self._conns.values()):
-            if conn.parked_at:
-                conn.close()
-        stuck = self.requests.stop(max(0.0, deadline - time.monotonic()))
+            self._stopped.wait(max(0.0, self._stop_deadline - time.monotonic()))
+        if self._poller is not None and (acceptor is None or not acceptor.is_alive()):
+            self._drain()
+        else:
+            self._close_listeners()
+        stuck = self.requests.stop(lambda: self._stop_deadline)
+        cut = [
+            conn.request_line()
+            for conn in list(self._conns.values())
+            if not (conn.parked_at and conn.state is State.LINGER)
+        ]
         for conn in stuck:
             with contextlib.suppress(OSError):
                 conn.socket.shutdown(socket.SHUT_RDWR)
         for conn in list(self._conns.values()):
             conn.close()
-        if poller is not None:
-            poller.close()
+        if self._poller is not None:
+            self._poller.close()
             self._poller = None
         self._prepared = False
+        served = self.requests.served - served_before
+        if cut:
+            error_log.warning(
+                "stopped at the graceful deadline: %d requests served while stopping, %d cut: %s",
+                served,
+                len(cut),
+                ", ".join(repr(line[:100].decode("latin-1")) for line in cut[:20]),
+            )
+        else:
+            error_log.info("stopped: %d requests served while stopping, none cut", served)
+
+    def _close_listeners(self) -> None:
+        for sock in self.sockets:
+            if self._poller is not None:
+                self._poller.remove_listener(sock)
+            sock.close()
+        self.sockets = []
+        self._listeners = {}
+        for path in self._unix_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self._unix_paths = []
+
+    def _unfinished(self) -> bool:
+        """Any connection with a request arriving, queued or being answered."""
+        return any(
+            not (conn.parked_at and conn.state is State.LINGER)
+            for conn in list(self._conns.values())
+        )
+
+    def _drain(self) -> None:
+        """The graceful part of ``stop()``, run by the thread that stops the server once the
+        accept loop has returned: nothing a client has already sent is lost."""
+        assert self._poller is not None
+        # Clients in the listen backlog have been told "connected" and may have sent their
+        # request: take them before the listeners close, or the kernel resets them.
+        if self._accept_paused:
+            self._resume_accepting()
+        for listener in list(self._listeners.values()):
+            self._accept(listener)
+        self._close_listeners()
+        for conn in list(self._conns.values()):
+            if conn.parked_at and conn.state is State.HEAD and not conn.buf:
+                self._poller.discard(conn)
+                self._on_ready(conn)  # reads what has arrived, if anything
+                if conn.parked_at and not conn.buf:
+                    conn.close()  # idle: nothing was on its way
+        while self._unfinished() and time.monotonic() < self._stop_deadline:
+            self.tick(min(DRAIN_TICK, max(0.0, self._stop_deadline - time.monotonic())))
+            self._sweep(time.monotonic())
 
 
 def serve(
