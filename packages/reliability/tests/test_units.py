@@ -8,6 +8,7 @@ import math
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from treadle_reliability.attacks import ATTACKS
 from treadle_reliability.attacks.fuzz import cases, first_status
 from treadle_reliability.harness import Outcome, Result
 from treadle_reliability.monitor import Usage
-from treadle_reliability.probe import ProbeFigures, percentile
+from treadle_reliability.probe import Probe, ProbeFigures, percentile
 from treadle_reliability.report import RunInfo, markdown
 from treadle_reliability.servers import SERVERS, Launch
 from treadle_reliability.wire import Reader, WireError
@@ -180,3 +181,29 @@ def test_report_has_a_table_per_attack_with_each_server_side_by_side() -> None:
     assert "| verdict | pass | **FAIL** (1) |" in text
     assert "Servers start under `ulimit -n 64`." in text
     assert "failed: a check (detail)" in text
+
+
+def test_keep_alive_probe_retries_once_when_its_idle_connection_was_closed() -> None:
+    """The server closes the probe's connection after each answer without saying so; each
+    next request finds it closed before any answer and is retried on a new connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def serve() -> None:
+        for _ in range(3):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        probe = Probe(listener.getsockname(), keep_alive=True, timeout=2.0)
+        for _ in range(3):
+            probe.once()
+        probe.close()
+    finally:
+        thread.join(5.0)
+        listener.close()
+    assert (probe.figures.ok, probe.figures.total, probe.figures.reconnects) == (3, 3, 2)

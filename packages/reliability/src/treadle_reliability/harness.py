@@ -145,6 +145,13 @@ def still_answers(server: Server) -> bool:
     return response.status == 200
 
 
+def _worker_restarts(usage: Usage, root_pid: int) -> int:
+    """Child processes (gunicorn workers) seen during the attack that were gone at its end."""
+    children = {pid for sample in usage.samples for pid in sample.pids if pid != root_pid}
+    final = usage.samples[-1].pids - {root_pid} if usage.samples else frozenset()
+    return max(0, len(children) - len(final))
+
+
 def run_attack(attack: Attack, spec: ServerSpec, logdir: Path, **params: Any) -> Result:
     started = time.monotonic()
     error = ""
@@ -162,10 +169,7 @@ def run_attack(attack: Attack, spec: ServerSpec, logdir: Path, **params: Any) ->
         if survived is False and not server.alive():
             exit_status = server.proc.returncode
             outcome.notes.append(f"exited with status {exit_status}: {server.log_tail(2)}")
-    root_pid = server.pid
-    children = {pid for sample in usage.samples for pid in sample.pids if pid != root_pid}
-    final = usage.samples[-1].pids - {root_pid} if usage.samples else frozenset()
-    restarts = max(0, len(children) - len(final))
+    restarts = 0 if attack.stops_server else _worker_restarts(usage, server.pid)
     if restarts:
         outcome.notes.append(f"{restarts} worker process(es) died and were replaced")
     return Result(

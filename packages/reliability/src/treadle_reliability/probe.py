@@ -6,7 +6,8 @@ response. A request that gets no 200 in time is a failure, and its latency count
 the percentiles of a starved server then read as "timeout" instead of quoting only the lucky.
 With ``keep_alive`` the probe reuses one connection, opened before the attack starts (what
 "connections already open keep being served" needs), and reconnects only when the server
-closes it.
+closes it; a request that finds its idle connection closed is retried once on a new one, as
+an HTTP client would (and counted in ``reconnects``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ProbeFigures:
     total: int = 0
     latencies: list[float] = field(default_factory=list)  # inf for a failure
     failures: dict[str, int] = field(default_factory=dict)
+    reconnects: int = 0  # keep-alive probe: a closed idle connection replaced by a new one
 
     @property
     def p50(self) -> float:
@@ -112,6 +114,19 @@ class Probe:
             self.figures.record(time.monotonic() - started)
 
     def _keep_alive_once(self, deadline: float) -> Response:
+        """One request on the open connection. If a *reused* connection fails before any byte
+        of the answer (the server closed it while idle, as RFC 9112 §9.6 allows), retry once
+        on a new connection, as HTTP clients do (§9.3.1); ``figures.reconnects`` counts it."""
+        reused = self._sock is not None
+        try:
+            return self._send_and_read(deadline)
+        except WireError as exc:
+            if not (reused and exc.reason in ("eof", "reset") and exc.before_answer):
+                raise
+        self.figures.reconnects += 1
+        return self._send_and_read(deadline)
+
+    def _send_and_read(self, deadline: float) -> Response:
         if self._sock is None:
             try:
                 self._open()
@@ -123,7 +138,7 @@ class Probe:
             response = self._reader.read_response(deadline)
         except OSError as exc:
             self._drop()
-            raise WireError("reset", str(exc)) from None
+            raise WireError("reset", str(exc), before_answer=True) from None
         except WireError:
             self._drop()
             raise
@@ -142,6 +157,10 @@ class Probe:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._stop.set()
-        self._thread.join(self.timeout + 1.0)
+        if self._thread.ident is not None:
+            self._thread.join(self.timeout + 1.0)
         self._drop()

@@ -17,11 +17,13 @@ MAX_HEAD = 64 * 1024
 
 
 class WireError(Exception):
-    """No complete response: ``reason`` is ``timeout``, ``reset``, ``eof`` or ``garbled``."""
+    """No complete response: ``reason`` is ``timeout``, ``reset``, ``eof``, ``refused`` or
+    ``garbled``; ``before_answer`` when not one byte of a response had arrived."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", before_answer: bool = False) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.before_answer = before_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,22 +71,23 @@ class Reader:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
+        self.received = 0  # bytes of responses received so far
 
     def _fill(self, deadline: float) -> None:
         left = deadline - time.monotonic()
+        nothing = self.received == 0
         if left <= 0:
-            raise WireError("timeout")
+            raise WireError("timeout", before_answer=nothing)
         self.sock.settimeout(left)
         try:
             data = self.sock.recv(RECV)
         except TimeoutError:
-            raise WireError("timeout") from None
-        except ConnectionResetError:
-            raise WireError("reset") from None
+            raise WireError("timeout", before_answer=nothing) from None
         except OSError as exc:
-            raise WireError("reset", str(exc)) from None
+            raise WireError("reset", str(exc), before_answer=nothing) from None
         if not data:
-            raise WireError("eof")
+            raise WireError("eof", before_answer=nothing)
+        self.received += len(data)
         self.buf += data
 
     def _line(self, deadline: float) -> bytes:
@@ -124,6 +127,7 @@ class Reader:
                 return status, headers
 
     def read_response(self, deadline: float, head_request: bool = False) -> Response:
+        self.received = len(self.buf)
         status, headers = self.read_head(deadline)
         if head_request or status in (204, 304):
             return Response(status, headers, b"")
