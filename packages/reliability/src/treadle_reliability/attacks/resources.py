@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from ..harness import Outcome, Target
+from ..harness import Outcome, Target, fmt_seconds
 from ..wire import WireError, exchange, request
 from ._sockets import close_all, open_many
 
@@ -64,7 +64,7 @@ def fd_exhaustion(target: Target, idle: int = 100, seconds: float = 5.0) -> Outc
     outcome.check(
         "probe: the client with a connection already open keeps being answered, p99 <= 1 s",
         probe.figures.all_within(1.0),
-        f"{probe.figures.ok}/{probe.figures.total}",
+        f"{probe.figures.ok}/{probe.figures.total}, p99 {fmt_seconds(probe.figures.p99)}",
     )
     outcome.check(
         f"no busy loop at the fd limit (CPU <= {FD_CPU_BOUND:g} %)",
