@@ -67,13 +67,9 @@ class _BufferedBody:
     def _store(self, data: bytes | memoryview) -> None:
         size = len(data)
         try:
-            if self._in_memory >= 0 and (
-                self._size + size > self._spool_size
-                or (self._budget is not None and not self._budget.take(size))
-            ):
+            in_memory = self._in_memory >= 0
+            if in_memory and (self._size + size > self._spool_size or not self._take(size)):
                 self._spool()
-            elif self._budget is not None:
-                self._in_memory += size
             self._file.write(data)
         except OSError as exc:
             # EMFILE, ENOSPC, EFBIG, "no usable temporary directory": this request fails alone.
@@ -92,6 +88,14 @@ class _BufferedBody:
         self._release()
         self._in_memory = -1  # spooled: nothing more is taken from the budget
         self._file = spooled
+
+    def _take(self, size: int) -> bool:
+        if self._budget is None:
+            return True
+        if not self._budget.take(size):
+            return False
+        self._in_memory += size
+        return True
 
     def _release(self) -> None:
         if self._budget is not None and self._in_memory > 0:

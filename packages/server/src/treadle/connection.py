@@ -102,6 +102,25 @@ class HttpConnection:
         self.closed = False
         self.registered = False  # in the poller (its business)
 
+    @property
+    def idle(self) -> bool:
+        """Waiting for a request of which nothing has arrived."""
+        return self.state is State.HEAD and not self.buf
+
+    @property
+    def has_request(self) -> bool:
+        """A request is being answered, or some of one has arrived."""
+        return (
+            self.active is not None
+            or self.pending is not None
+            or (self.state is not State.LINGER and bool(self.buf))
+        )
+
+    @property
+    def receiving(self) -> bool:
+        """Part of a request has arrived, not all of it."""
+        return self.state is State.BODY or (self.state is State.HEAD and bool(self.buf))
+
     # -- acceptor side ---------------------------------------------------------------------------
 
     def on_readable(self) -> Ready:
@@ -240,8 +259,7 @@ class HttpConnection:
         req = self.active or self.pending
         if req is not None:
             return b"%b %b %b" % (req.method.encode(), req.uri, req.request_protocol.encode())
-        start = skip_empty_lines(self.buf[:32]) if self.buf.startswith(b"\r\n") else 0
-        return self.buf[start : start + 1024].split(b"\r\n", 1)[0]
+        return self.buf[:1024].lstrip(b"\r\n").split(b"\r\n", 1)[0]
 
     def park(self, state: State) -> None:
         now = time.monotonic()

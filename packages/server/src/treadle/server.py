@@ -292,10 +292,16 @@ class HttpServer:
 
     def _accept(self, listener: socket.socket) -> None:
         assert self._poller is not None
+        accepted = False
         while True:
-            if len(self._conns) >= self.max_connections and not self._make_room():
-                self._pause_accepting(f"connection limit ({self.max_connections}) reached")
-                return
+            if len(self._conns) >= self.max_connections:
+                # Room is made only for a client known to wait: the listener fired and none
+                # was taken yet. A level-triggered listener fires again if more wait.
+                if accepted:
+                    return
+                if not self._make_room():
+                    self._pause_accepting(f"connection limit ({self.max_connections}) reached")
+                    return
             try:
                 sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -315,6 +321,7 @@ class HttpServer:
                 sock.close()
                 continue
             conn = HttpConnection(self, sock, addr)
+            accepted = True
             self._accepted += 1
             self._conns[conn.fd] = conn
             conn.parked_at = time.monotonic()
@@ -326,11 +333,7 @@ class HttpServer:
         (idle keep-alive, or silent since accepted), a sixteenth of the limit at a time so
         that the search is paid for rarely. False when none could be closed."""
         assert self._poller is not None
-        idle = [
-            conn
-            for conn in self._conns.values()
-            if conn.parked_at and conn.state is State.HEAD and not conn.buf
-        ]
+        idle = [conn for conn in self._conns.values() if conn.parked_at and conn.idle]
         if not idle:
             return False
         idle.sort(key=lambda conn: conn.parked_at)
@@ -421,6 +424,7 @@ class HttpServer:
     def stats(self) -> dict[str, int | float]:
         pool = self.requests
         busy = pool.busy
+        conns = list(self._conns.values())
         return {
             "threads": pool.threads,
             "min_threads": pool.min,
@@ -430,13 +434,15 @@ class HttpServer:
             "idle_threads": pool.threads - busy,
             "queue_depth": pool.qsize,
             "queue_size": pool.queue_size,
-            "parked_connections": sum(1 for c in list(self._conns.values()) if c.parked_at),
+            "parked_connections": sum(1 for c in conns if c.parked_at),
+            "receiving_connections": sum(1 for c in conns if c.parked_at and c.receiving),
             "open_connections": len(self._conns),
             "max_connections": self.max_connections,
             "evicted_idle_connections": self._evicted,
             "accepted_connections": self._accepted,
             "requests_served": pool.served,
             "shed_503": self._shed,
+            "body_memory_bytes": self.body_budget.used,
             "uptime_seconds": round(time.monotonic() - self._started_at, 3),
         }
 
@@ -476,16 +482,12 @@ class HttpServer:
         acceptor = self._acceptor
         if acceptor is not None and acceptor is not threading.current_thread():
             self._stopped.wait(max(0.0, self._stop_deadline - time.monotonic()))
-        if self._poller is not None and (acceptor is None or not acceptor.is_alive()):
-            self._drain()
+        if self._poller is not None and (acceptor is None or self._stopped.is_set()):
+            self._drain()  # the poller is this thread's now
         else:
             self._close_listeners()
         stuck = self.requests.stop(lambda: self._stop_deadline)
-        cut = [
-            conn.request_line()
-            for conn in list(self._conns.values())
-            if not (conn.parked_at and conn.state is State.LINGER)
-        ]
+        cut = [conn.request_line() for conn in list(self._conns.values()) if conn.has_request]
         for conn in stuck:
             with contextlib.suppress(OSError):
                 conn.socket.shutdown(socket.SHUT_RDWR)
@@ -519,7 +521,7 @@ class HttpServer:
         self._unix_paths = []
 
     def _unfinished(self) -> bool:
-        """Any connection with a request arriving, queued or being answered."""
+        """Any connection that is not lingering: a request may arrive, wait or be answered."""
         return any(
             not (conn.parked_at and conn.state is State.LINGER)
             for conn in list(self._conns.values())
@@ -537,7 +539,7 @@ class HttpServer:
             self._accept(listener)
         self._close_listeners()
         for conn in list(self._conns.values()):
-            if conn.parked_at and conn.state is State.HEAD and not conn.buf:
+            if conn.parked_at and conn.idle:
                 self._poller.discard(conn)
                 self._on_ready(conn)  # reads what has arrived, if anything
                 if conn.parked_at and not conn.buf:
