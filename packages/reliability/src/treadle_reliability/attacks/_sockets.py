@@ -8,6 +8,11 @@ import socket
 import struct
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from ..harness import Target
+from ..servers import THREADS
+from ..wire import WireError, exchange, request
 
 
 def open_many(
@@ -75,3 +80,16 @@ def close_all(socks: Iterable[socket.socket], reset: bool = False) -> None:
             if reset:  # SO_LINGER 0: an RST now, no FIN_WAIT left on our side
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
+
+
+def warm_up(target: Target) -> None:
+    """Make the server start every thread it will ever start (gunicorn's pool grows on demand)
+    and finish starting up, so that a baseline of threads and fds taken next is a fair one."""
+    data = request("GET", "/sleep?ms=50", close=True)
+
+    def ask(_: int) -> None:
+        with contextlib.suppress(WireError):
+            exchange(target.address, data, 5.0)
+
+    with ThreadPoolExecutor(THREADS * 2) as pool:
+        list(pool.map(ask, range(THREADS * 2)))

@@ -16,12 +16,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from ..harness import Outcome, Target
 from ..monitor import Sample
-from ..servers import THREADS
-from ..wire import WireError, exchange, request
+from ._sockets import warm_up
 
 ALLOWED_5XX = (501, 505)
 LEAK_WAIT = 5.0
@@ -157,7 +155,7 @@ def _one(address: tuple[str, int], case: bytes, timeout: float) -> bytes:
 def wire_fuzz(
     target: Target, count: int = 20_000, seconds: float = 15.0, workers: int = 6, seed: int = 9
 ) -> Outcome:
-    _warm_up(target)
+    warm_up(target)
     baseline = target.monitor.take()
     todo = cases(seed, count)
     statuses: dict[int | None, int] = {}
@@ -212,19 +210,6 @@ def wire_fuzz(
         )
     outcome.check_probe()
     return outcome
-
-
-def _warm_up(target: Target) -> None:
-    """Make the server start every thread it will ever start (gunicorn's pool grows on demand)
-    so that the baseline is a fair one."""
-    data = request("GET", "/sleep?ms=50", close=True)
-    with ThreadPoolExecutor(THREADS * 2) as pool:
-        list(pool.map(lambda _: _safe(target, data), range(THREADS * 2)))
-
-
-def _safe(target: Target, data: bytes) -> None:
-    with contextlib.suppress(WireError):
-        exchange(target.address, data, 5.0)
 
 
 def _order(item: tuple[int | None, int]) -> int:

@@ -58,12 +58,14 @@ def sigterm(
         server.signal(signal.SIGTERM)
         deadline = signalled + STOP_BOUND
         lost = {"keep-alive": 0, "new": 0}
+        why: dict[str, int] = {}
         closing = 0
         for kind, _, reader in pending:
             try:
                 response = reader.read_response(deadline)
-            except WireError:
+            except WireError as exc:
                 lost[kind] += 1
+                why[exc.reason] = why.get(exc.reason, 0) + 1
                 continue
             closing += response.closes
     finally:
@@ -77,7 +79,8 @@ def sigterm(
     outcome = Outcome(sent=len(pending), lost=total_lost)
     outcome.notes.append(
         f"{len(pending)} requests in flight at SIGTERM: lost {lost['keep-alive']} on keep-alive "
-        f"and {lost['new']} on new connections; {closing} answers said Connection: close; "
+        f"and {lost['new']} on new connections{f' {why}' if why else ''}; {closing} answers said "
+        "Connection: close; "
         + (
             f"exited after {exited_after:.1f} s with status {server.proc.returncode}"
             if exited_after is not None

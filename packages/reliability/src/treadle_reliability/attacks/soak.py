@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ..harness import Outcome, Target
 from ..monitor import MIB
 from ..wire import Reader, WireError, connect, exchange, request
-from ._sockets import close_all
+from ._sockets import close_all, warm_up
 
 RSS_GROWTH_BOUND_MIB = 16.0
 THREAD_SLACK = 2
@@ -124,6 +124,8 @@ def soak(target: Target, seconds: float = 30.0, clients: int = 6) -> Outcome:
                 reason = exc.reason if isinstance(exc, WireError) else type(exc).__name__
                 tally.add(1, 1, f"{step.__name__}: {reason}")
 
+    warm_up(target)
+    base = target.monitor.take()
     started = time.monotonic()
     with target.probe(interval=0.25) as probe:
         threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
@@ -133,16 +135,19 @@ def soak(target: Target, seconds: float = 30.0, clients: int = 6) -> Outcome:
             thread.join(seconds + 2 * TIMEOUT)
     samples = [s for s in target.monitor.samples if s.at >= started]
     warm = [s for s in samples if s.at >= started + seconds / 4]
-    base = target.monitor.samples[0]
-    settled = target.monitor.wait_for(lambda s: s.fds <= base.fds + FD_SLACK, SETTLE)
+    settled = None
+    if base is not None:
+        fds = base.fds
+        settled = target.monitor.wait_for(lambda s: s.fds <= fds + FD_SLACK, SETTLE)
     outcome = Outcome(probe=probe.figures, sent=tally.sent, lost=tally.lost)
-    if not warm or settled is None:
+    if not warm or base is None or settled is None:
         outcome.check("the server lived through the soak", False)
         return outcome
     growth = (max(s.rss for s in warm) - warm[0].rss) / MIB
     threads_max = max(s.threads for s in samples)
     outcome.notes.append(
-        f"{tally.sent} requests, {tally.lost} lost {tally.reasons or ''}; RSS "
+        f"{tally.sent} requests, {tally.lost} lost{f' {tally.reasons}' if tally.reasons else ''}; "
+        "RSS "
         f"{warm[0].rss / MIB:.0f} -> {max(s.rss for s in warm) / MIB:.0f} MiB after warm-up; "
         f"threads {base.threads} -> max {threads_max}; fds {base.fds} -> {settled.fds} after"
     )
