@@ -66,7 +66,8 @@ ATTACKS: dict[str, Attack] = {
         Attack(
             "crlf-flood",
             "CRLF flood",
-            "One client sends `\\r\\n` x 32,768 again and again for up to 8 s.",
+            "One client sends `\\r\\n` x 32,768 again and again for up to 8 s; then a TLS "
+            "ClientHello is sent to the plain port.",
             crlf_flood,
         ),
         Attack(

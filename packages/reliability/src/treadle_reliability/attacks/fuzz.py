@@ -20,6 +20,7 @@ from collections.abc import Callable
 from ..harness import Outcome, Target
 from ..monitor import Sample
 from ._sockets import warm_up
+from .floods import TLS_HELLO
 
 ALLOWED_5XX = (501, 505)
 LEAK_WAIT = 5.0
@@ -48,7 +49,6 @@ _FIELDS = (
     b"Expect: 100-continue",
     b"Connection: close, upgrade",
 )
-_TLS_HELLO = bytes.fromhex("160301002e0100002a0303") + bytes(32) + bytes.fromhex("000002002f0100")
 
 
 def _flip(rng: random.Random, data: bytes) -> bytes:
@@ -95,7 +95,7 @@ def _random(rng: random.Random, data: bytes) -> bytes:
 
 
 def _tls(rng: random.Random, data: bytes) -> bytes:
-    return _TLS_HELLO
+    return TLS_HELLO
 
 
 Mutator = Callable[[random.Random, bytes], bytes]
