@@ -21,7 +21,7 @@ from treadle_reliability.attacks.fuzz import cases, first_status
 from treadle_reliability.harness import Outcome, Result
 from treadle_reliability.monitor import Usage
 from treadle_reliability.probe import Probe, ProbeFigures, percentile
-from treadle_reliability.report import RunInfo, markdown
+from treadle_reliability.report import RunInfo, markdown, scrub
 from treadle_reliability.servers import SERVERS, Launch
 from treadle_reliability.wire import Reader, WireError
 
@@ -207,3 +207,8 @@ def test_keep_alive_probe_retries_once_when_its_idle_connection_was_closed() -> 
         thread.join(5.0)
         listener.close()
     assert (probe.figures.ok, probe.figures.total, probe.figures.reconnects) == (3, 3, 2)
+
+
+def test_notes_quoting_a_log_name_files_but_no_directories() -> None:
+    assert scrub('File "/opt/x/lib/treadle/bodies.py", line 85') == 'File "bodies.py", line 85'
+    assert scrub("400 /hello and 1/2") == "400 /hello and 1/2"

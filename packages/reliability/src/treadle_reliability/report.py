@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,6 +21,14 @@ from .harness import Attack, Result, fmt_seconds
 from .servers import SERVERS, Launch
 
 MIB = 1024 * 1024
+# A note may quote a server's log (a traceback names files): keep file names, not this
+# machine's directories.
+_PATH = re.compile(r"(?:/[\w.+-]+)+/([\w.+-]+)")
+
+
+def scrub(text: str) -> str:
+    """``/some/dir/server.py`` -> ``server.py``."""
+    return _PATH.sub(r"\1", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +115,7 @@ def _attack_section(
             f"failed: {c.name}" + (f" ({c.detail})" if c.detail else "") for c in result.failures()
         ]
         if said:
-            lines.append(f"- **{server}**: " + "; ".join(said))
+            lines.append(f"- **{server}**: " + scrub("; ".join(said)))
     lines.append("")
     return lines
 
