@@ -60,7 +60,7 @@ def test_fd_exhaustion_does_not_spin_and_open_connections_are_served(tmp_path: P
 
 def test_server_survives_a_body_spool_it_cannot_write(tmp_path: Path) -> None:
     """issue 9, defect 1: ``ulimit -f 1024`` and 2 MiB uploads."""
-    result = attack("spool-failure", tmp_path, uploads=2)
+    result = attack("spool-failure", tmp_path, uploads=2, seconds=1.0)
     assert result.survived, result.explain()
     assert result.passed, result.explain()
 

@@ -58,16 +58,18 @@ ATTACKS: dict[str, Attack] = {
         Attack(
             "spool-failure",
             "Body spool failure",
-            f"The server runs under `ulimit -f {FSIZE_LIMIT // 1024}` (KiB); 4 uploads of "
-            "2 MiB each (spooled bodies cannot be written past 1 MiB), then 5 /hello.",
+            f"The server runs under `ulimit -f {FSIZE_LIMIT // 1024}` (KiB); uploads of 2 MiB "
+            "one after another for 3 s (spooled bodies cannot be written past 1 MiB), then "
+            "5 /hello.",
             spool_failure,
             Launch(rlimits={"FSIZE": FSIZE_LIMIT}),
         ),
         Attack(
             "crlf-flood",
             "CRLF flood",
-            "One client sends `\\r\\n` x 32,768 again and again for up to 8 s; then a TLS "
-            "ClientHello is sent to the plain port.",
+            "One client sends `\\r\\n` x 32,768 again and again for 8 s, opening a new "
+            "connection whenever one is refused; then a TLS ClientHello is sent to the plain "
+            "port.",
             crlf_flood,
         ),
         Attack(

@@ -27,35 +27,62 @@ TLS_HELLO = bytes.fromhex("160301002e0100002a0303") + bytes(32) + bytes.fromhex(
 TLS_REFUSE_BOUND = 1.0
 
 
-def crlf_flood(target: Target, seconds: float = 8.0) -> Outcome:
-    sock = socket.create_connection(target.address, timeout=1.0)
+def _flood_one(address: tuple[str, int], until: float) -> tuple[float | None, int]:
+    """Flood one connection until the server refuses it or ``until``; (seconds until it was
+    refused or None, bytes the server took)."""
+    sock = socket.create_connection(address, timeout=1.0)
     sent = 0
-    closed_after: float | None = None
     started = time.monotonic()
     try:
-        with target.probe() as probe:
-            while (elapsed := time.monotonic() - started) < seconds:
-                try:
-                    sent += sock.send(BLOCK)
-                except TimeoutError:
-                    pass  # the server is not reading: still open
-                except OSError:
-                    closed_after = elapsed
-                    break
-                if peer_closed(sock):
-                    closed_after = time.monotonic() - started
-                    break
+        while time.monotonic() < until:
+            try:
+                sent += sock.send(BLOCK)
+            except TimeoutError:
+                pass  # the server is not reading: still open
+            except OSError:
+                return time.monotonic() - started, sent
+            if peer_closed(sock):
+                return time.monotonic() - started, sent
+        return None, sent
     finally:
         close_all([sock], reset=True)
+
+
+def crlf_flood(
+    target: Target, seconds: float = 8.0, connections: int = 500, pause: float = 0.05
+) -> Outcome:
+    """Flood for ``seconds``: when the server refuses a flooding connection, the attacker opens
+    another ``pause`` seconds later (at most ``connections``), so the probe meets a flood the
+    whole time."""
+    refused: list[float] = []
+    held: float | None = None
+    sent = 0
+    end = time.monotonic() + seconds
+    with target.probe() as probe:
+        while time.monotonic() < end and len(refused) < connections:
+            after, taken = _flood_one(target.address, end)
+            sent += taken
+            if after is None:
+                held = seconds
+                break
+            refused.append(after)
+            time.sleep(pause)  # the attacker's pace
     outcome = Outcome(probe=probe.figures)
-    if closed_after is None:
-        outcome.notes.append(f"still open after {seconds:g} s, {sent / MIB:.1f} MiB of CRLF taken")
+    slowest = max(refused, default=0.0)
+    if held is not None:
+        outcome.notes.append(
+            f"{len(refused)} flooding connections refused, then one still open at the end; "
+            f"{sent / MIB:.1f} MiB of CRLF sent"
+        )
     else:
-        outcome.notes.append(f"refused after {closed_after:.2f} s, {sent / KIB:.0f} KiB of CRLF")
+        outcome.notes.append(
+            f"{len(refused)} flooding connections, each refused within {slowest:.2f} s; "
+            f"{sent / MIB:.1f} MiB of CRLF sent"
+        )
     outcome.check(
-        f"the flooding connection is refused within {REFUSE_BOUND:g} s",
-        closed_after is not None and closed_after <= REFUSE_BOUND,
-        "open at the end" if closed_after is None else f"{closed_after:.2f} s",
+        f"every flooding connection is refused within {REFUSE_BOUND:g} s",
+        held is None and slowest <= REFUSE_BOUND,
+        "one open at the end" if held is not None else f"slowest {slowest:.2f} s",
     )
     tls_refused = _refused_after(target, TLS_HELLO, TLS_REFUSE_BOUND + 1.0)
     outcome.notes.append(
