@@ -100,7 +100,7 @@ def _attack_section(
         lines.append(f"Servers start under `{launch.shown()}`.")
     first = next((results[s] for s in servers if s in results), None)
     if first is not None:
-        lines.append("Checks: " + "; ".join(c.name for c in first.checks) + ".")
+        lines += ["", "Checks: " + "; ".join(c.name for c in first.checks) + "."]
     lines += ["", "| | " + " | ".join(servers) + " |", "|---|" + "---|" * len(servers)]
     for label, cell in ROWS:
         row = [cell(results[s]) if s in results else "not run" for s in servers]
