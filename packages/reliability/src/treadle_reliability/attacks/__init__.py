@@ -84,7 +84,7 @@ ATTACKS: dict[str, Attack] = {
             "SIGTERM under load",
             "200 requests (100 on served keep-alive connections, 100 on new ones; "
             "/sleep?ms=20) fully sent, then SIGTERM; plus 3 SIGTERMs the moment a fresh "
-            "server accepts.",
+            "server accepts. No probe: the server is stopping, so *lost* is the figure.",
             sigterm,
             stops_server=True,
         ),
