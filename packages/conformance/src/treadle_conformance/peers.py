@@ -23,7 +23,7 @@ from treadle_conformance import report
 from treadle_conformance.model import Level
 from treadle_conformance.runner import Result, case_id, run, variants
 from treadle_conformance.scenarios import CATALOGUE
-from treadle_conformance.target import TargetError, started, treadle_command
+from treadle_conformance.target import Settings, TargetError, started, treadle_command
 
 APP = "treadle_conformance.reflect:app"
 PY = shlex.quote(sys.executable)
@@ -56,8 +56,8 @@ def version(dist: str) -> str:
 
 def run_server(name: str, command: str, idle_bound: float) -> list[Result]:
     results: list[Result] = []
-    with started(command, name=name) as target:
-        target.idle_bound = idle_bound
+    with started(command, name=name, settings=Settings(idle_bound=idle_bound)) as target:
+        target.preflight()
         if not target.reflect:
             raise TargetError(f"{name} does not answer with the reflection app")
         for scenario, variant in variants(CATALOGUE):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,24 @@ import pytest
 from treadle_conformance import report
 from treadle_conformance.model import Level
 from treadle_conformance.runner import Result
-from treadle_conformance.target import Target, from_url, started, treadle_command
+from treadle_conformance.target import (
+    Settings,
+    Target,
+    TargetError,
+    from_url,
+    started,
+    treadle_command,
+)
+
+# Exit statuses besides pytest's own 0-5, so CI can tell "the server is broken" from "the
+# server was not there".
+EXIT_NO_TARGET = 6
+EXIT_TARGET_DIED = 7
 
 RESULTS = pytest.StashKey[list[Result]]()
 TARGET = pytest.StashKey[Target]()
+STACK = pytest.StashKey[contextlib.ExitStack]()
+FATAL = pytest.StashKey[tuple[int, str]]()
 
 
 class ConformanceWarning(UserWarning):
@@ -60,25 +74,90 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def conformance_target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    config = request.config
+def settings(config: pytest.Config) -> Settings:
+    return Settings(
+        idle_bound=config.getoption("--idle-bound"),
+        examples=config.getoption("--examples"),
+    )
+
+
+def _open_target(config: pytest.Config, stack: contextlib.ExitStack) -> Target:
     url = config.getoption("--url") or os.environ.get("CONFORMANCE_URL")
     command = config.getoption("--server-cmd")
-    with contextlib.ExitStack() as stack:
-        if url:
-            target = from_url(url)
-        else:
-            target = stack.enter_context(
-                started(
-                    command or treadle_command(),
-                    name="treadle" if not command else command.split()[0],
-                )
+    if url:
+        target = from_url(url, settings(config))
+    else:
+        target = stack.enter_context(
+            started(
+                command or treadle_command(),
+                name="treadle" if not command else "",
+                settings=settings(config),
             )
-        target.idle_bound = config.getoption("--idle-bound")
-        target.examples = config.getoption("--examples")
-        config.stash[TARGET] = target
-        yield target
+        )
+    target.preflight()
+    return target
+
+
+def _give_up(session: pytest.Session, status: int, line: str) -> None:
+    """Stop before the first scenario with one line and a distinct exit status."""
+    config = session.config
+    config.stash[FATAL] = (status, line)
+    session.items.clear()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        # The whole output is the one line written at the end of the session.
+        config.pluginmanager.unregister(reporter)
+
+
+def _wants_target(items: list[pytest.Item]) -> bool:
+    return any("conformance_target" in getattr(item, "fixturenames", ()) for item in items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.option.collectonly or TARGET in config.stash or not _wants_target(session.items):
+        return
+    stack = config.stash[STACK] = contextlib.ExitStack()
+    try:
+        config.stash[TARGET] = _open_target(config, stack)
+    except TargetError as exc:
+        stack.close()
+        _give_up(session, EXIT_NO_TARGET, f"treadle-conformance: {exc}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    stack = config.stash.get(STACK, None)
+    if stack is not None:
+        stack.close()
+    fatal = config.stash.get(FATAL, None)
+    if fatal is not None:
+        status, line = fatal
+        print(line, file=sys.stderr, flush=True)
+        session.exitstatus = status
+
+
+@pytest.fixture(scope="session")
+def conformance_target(request: pytest.FixtureRequest) -> Target:
+    target = request.config.stash.get(TARGET, None)
+    if target is None:
+        pytest.fail("the conformance target was not set up (see the first error)", pytrace=False)
+    return target
+
+
+def target_died(request: pytest.FixtureRequest, target: Target, result: Result) -> None:
+    """After a scenario that could not reach the server: stop the run if the server is gone."""
+    if "could not talk to the server" not in result.observed:
+        return
+    why = target.alive()
+    if why is None:
+        return
+    config = request.config
+    line = f"treadle-conformance: the target died during the run ({why}); stopped"
+    config.stash[FATAL] = (EXIT_TARGET_DIED, line)
+    request.session.shouldstop = line
+    pytest.skip(line)
 
 
 @pytest.fixture(scope="session")

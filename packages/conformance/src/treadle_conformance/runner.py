@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from treadle_conformance.model import Level, Outcome, Scenario, judge
 from treadle_conformance.target import Target
-from treadle_conformance.wire import Incomplete, ResponseError, Wire
+from treadle_conformance.wire import Incomplete, ResponseError
 
 VARIANTS = ("whole", "bytes", "random")
 RESPONSE_TIMEOUT = 3.0
@@ -57,7 +57,7 @@ def exchange(scenario: Scenario, target: Target, variant: str = "whole") -> Outc
     responses = []
     error = None
     incomplete = False
-    with Wire(target.host, target.port, timeout=RESPONSE_TIMEOUT) as wire:
+    with target.connect() as wire:
         for data in scenario.send:
             wire.send(data, variant, rng)
         if scenario.shutdown_write:

@@ -31,7 +31,7 @@ from treadle_conformance.scenarios._kit import (
     seq,
 )
 from treadle_conformance.target import Target
-from treadle_conformance.wire import Response, Wire
+from treadle_conformance.wire import Response
 
 pipe = Maker("pipelining")
 conn = Maker("connection")
@@ -349,7 +349,7 @@ def _continue_script(version: str) -> Script:
             f"POST /expect {version}\r\nHost: example.test\r\nExpect: 100-continue\r\n"
             "Content-Length: 5\r\n\r\n"
         ).encode()
-        with Wire(target.host, target.port, timeout=3.0) as wire:
+        with target.connect(3.0) as wire:
             wire.send(head)
             early = wire.wait_readable(1.0)
             wire.send(b"hello")

@@ -118,7 +118,7 @@ limits(
 
 
 def _served(target: Target, path: str, timeout: float) -> str | None:
-    with Wire(target.host, target.port, timeout=timeout) as wire:
+    with target.connect(timeout) as wire:
         wire.send(req(target=path))
         try:
             response = wire.read_response()
@@ -130,7 +130,7 @@ def _served(target: Target, path: str, timeout: float) -> str | None:
 
 
 def _idle_close(target: Target, _scale: float) -> str | None:
-    with Wire(target.host, target.port, timeout=3.0) as wire:
+    with target.connect(3.0) as wire:
         wire.send(req(target="/idle"))
         if wire.read_response() is None:
             return "no response"
@@ -142,7 +142,7 @@ def _idle_close(target: Target, _scale: float) -> str | None:
 
 
 def _slow_head(target: Target, _scale: float) -> str | None:
-    with Wire(target.host, target.port, timeout=3.0) as wire:
+    with target.connect(3.0) as wire:
         wire.send(b"GET /slow HTTP/1.1\r\nHost: example.test\r\n")
         if not wire.wait_closed(target.idle_bound):
             return f"an unfinished head still held open after {target.idle_bound}s"
@@ -157,7 +157,7 @@ def _slow_head(target: Target, _scale: float) -> str | None:
 
 def _slow_client(target: Target, _scale: float) -> str | None:
     data = req("POST", "/slow", headers=[("Content-Length", "10")], body=b"0123456789")
-    with Wire(target.host, target.port, timeout=3.0) as wire:
+    with target.connect(3.0) as wire:
         step = len(data) // 10 + 1
         for i in range(0, len(data), step):
             wire.send(data[i : i + step])
@@ -171,7 +171,7 @@ def _slow_client(target: Target, _scale: float) -> str | None:
 
 
 def _pause_in_body(target: Target, _scale: float) -> str | None:
-    with Wire(target.host, target.port, timeout=3.0) as wire:
+    with target.connect(3.0) as wire:
         wire.send(req("POST", "/pause", headers=[("Content-Length", "10")], body=b"01234"))
         time.sleep(0.3)  # a pause inside the body, shorter than any sane timeout
         wire.send(b"56789")
@@ -220,7 +220,7 @@ timeouts.script(
 def _open_keepalive(target: Target, n: int, timeout: float, wires: list[Wire]) -> str | None:
     """Open n connections one after another, one GET each; the caller closes `wires`."""
     for i in range(n):
-        wire = Wire(target.host, target.port, timeout=timeout)
+        wire = target.connect(timeout)
         wires.append(wire)
         wire.send(req(target=f"/conn{i}"))
         try:
@@ -283,7 +283,7 @@ def _idle_keepalive_12(target: Target, held: list[Wire]) -> str | None:
 
 def _silent_12(target: Target, held: list[Wire]) -> str | None:
     for _ in range(12):
-        held.append(Wire(target.host, target.port))
+        held.append(target.connect())
     return None
 
 
