@@ -44,7 +44,12 @@ SERVERS: dict[str, tuple[str, str]] = {
         f"{PY} -m cheroot --bind 127.0.0.1:{{port}} --threads 5 --timeout 3 {APP}",
     ),
 }
-MARK = {"pass": "pass", "fail": "**FAIL**", "miss": "miss", "skip": "skip", "n/a": "n/a"}
+
+
+def mark(result: Result) -> str:
+    """A table cell with both verdicts: pass, skip, **UNSAFE**, **MUST-miss**, miss, or both."""
+    cols = report.columns(result)
+    return "+".join(f"**{c.upper()}**" if c in ("unsafe", "MUST-miss") else c for c in cols)
 
 
 def version(dist: str) -> str:
@@ -67,22 +72,26 @@ def run_server(name: str, command: str, idle_bound: float) -> list[Result]:
 
 def summary_rows(all_results: dict[str, list[Result]]) -> list[str]:
     lines = [
-        "| server | version | command | pass | MUST fail | SHOULD/MAY miss | skip |",
-        "|---|---|---|---|---|---|---|",
+        "| server | version | command | pass | unsafe | MUST miss | SHOULD/MAY miss | skip |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, results in all_results.items():
-        verdicts = [report.verdict(r) for r in results]
+        t = report.totals(results)
         command = SERVERS[name][1].replace(PY, "python")
         lines.append(
-            f"| {name} | {version(SERVERS[name][0])} | `{command}` | {verdicts.count('pass')} | "
-            f"{verdicts.count('fail')} | {verdicts.count('miss')} | {verdicts.count('skip')} |"
+            f"| {name} | {version(SERVERS[name][0])} | `{command}` | {t['pass']} | "
+            f"{t['unsafe']} | {t['MUST-miss']} | {t['miss']} | {t['skip']} |"
         )
     return lines
 
 
 def category_rows(all_results: dict[str, list[Result]]) -> list[str]:
     names = list(all_results)
-    header = "| category | cases | " + " | ".join(f"{n} pass/fail/miss" for n in names) + " |"
+    header = (
+        "| category | cases | "
+        + " | ".join(f"{n} pass/unsafe/MUST-miss/miss" for n in names)
+        + " |"
+    )
     lines = [header, "|---|---|" + "---|" * len(names)]
     tables = {n: report.counts(rs) for n, rs in all_results.items()}
     first = tables[names[0]]
@@ -90,7 +99,7 @@ def category_rows(all_results: dict[str, list[Result]]) -> list[str]:
         cells = []
         for n in names:
             row = tables[n].get(category, dict.fromkeys(report.COLUMNS, 0))
-            cells.append(f"{row['pass']}/{row['fail']}/{row['miss']}")
+            cells.append(f"{row['pass']}/{row['unsafe']}/{row['MUST-miss']}/{row['miss']}")
         lines.append(
             f"| {category} | {sum(first[category].values())} | " + " | ".join(cells) + " |"
         )
@@ -111,7 +120,7 @@ def scenario_rows(all_results: dict[str, list[Result]]) -> list[str]:
         cells = []
         for n in names:
             r = by_id[n].get(first.case_id)
-            cells.append(MARK[report.verdict(r)] if r else "n/a")
+            cells.append(mark(r) if r else "n/a")
         lines.append(
             f"| {first.case_id} | {scenario.level.value} | {report.md(scenario.section)} | "
             f"{report.md(scenario.title)} | " + " | ".join(cells) + " |"
@@ -130,7 +139,7 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
             for r in all_results["treadle"]
             if r.status == "fail"
             and any(
-                by_id[n].get(r.case_id) and by_id[n][r.case_id].status == "pass"
+                by_id[n].get(r.case_id) and by_id[n][r.case_id].status in ("pass", "miss")
                 for n in names
                 if n != "treadle"
             )
@@ -143,15 +152,20 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
     every = [
         r
         for r in all_results[names[0]]
-        if all(by_id[n].get(r.case_id) and by_id[n][r.case_id].status == "fail" for n in names)
+        if all(
+            by_id[n].get(r.case_id) and by_id[n][r.case_id].status in ("fail", "miss")
+            for n in names
+        )
     ]
     for name in names:
-        failed = [r for r in all_results[name] if r.status == "fail" and r.variant == "whole"]
+        failed = [
+            r for r in all_results[name] if r.status in ("fail", "miss") and r.variant == "whole"
+        ]
         if not failed:
             continue
         lines += [f"### {name}: scenarios not met (fragmentation variants omitted)", ""]
         lines += [
-            f"- `{r.case_id}` ({r.scenario.level.value}): {report.md(r.reason)[:220]}"
+            f"- `{r.case_id}` ({r.scenario.level.value}, {mark(r)}): {report.md(r.reason)[:220]}"
             for r in failed
         ]
         lines.append("")

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from treadle_conformance import report
-from treadle_conformance.model import Level
 from treadle_conformance.runner import Result
 from treadle_conformance.target import (
     Settings,
@@ -166,18 +165,22 @@ def conformance_results(request: pytest.FixtureRequest) -> list[Result]:
 
 
 def judge_result(result: Result) -> None:
-    """Turn a result into pytest's verdict."""
+    """Turn a result into pytest's verdict: unsafe or a MUST missed fails, a SHOULD/MAY warns."""
     scenario = result.scenario
-    if result.status == "skip":
-        pytest.skip(result.reason)
+    if result.strict == "skip":
+        pytest.skip(result.strict_reason)
     if result.status == "pass":
         return
-    message = (
-        f"{scenario.level.value} {scenario.section}: {scenario.title}\n"
-        f"  sent: {report.sent_text(scenario, 300)}\n"
-        f"  got:  {result.observed}\n  why:  {result.reason}"
-    )
-    if scenario.level is Level.MUST:
+    lines = [
+        f"{scenario.level.value} {scenario.section}: {scenario.title}",
+        f"  sent:   {report.sent_text(scenario, 300)}",
+        f"  got:    {result.observed}",
+        f"  safety: {result.safety}" + (f": {result.safety_reason}" if result.unsafe else ""),
+        f"  strict: {result.strict}"
+        + (f": {result.strict_reason}" if result.strict_reason else ""),
+    ]
+    message = "\n".join(lines)
+    if result.status == "fail":
         pytest.fail(message, pytrace=False)
     warnings.warn(ConformanceWarning(f"{result.case_id}: {message}"), stacklevel=1)
 
@@ -192,6 +195,7 @@ def pytest_terminal_summary(
     terminalreporter.section("conformance by category")
     for line in report.table(results):
         terminalreporter.write_line(line)
+    terminalreporter.write_line(report.skip_summary(results))
     name = target.name if target else "target"
     json_path = config.getoption("conformance_json")
     if json_path:

@@ -125,6 +125,15 @@ class Target:
             tls=self.tls,
         )
 
+    def host_for(self, data: bytes) -> bytes:
+        """data with --host in its first head's Host field (a body's bytes stay as counted)."""
+        if self.settings.host_header == DEFAULT_HOST:
+            return data
+        end = data.find(b"\r\n\r\n")
+        head, rest = (data, b"") if end < 0 else (data[:end], data[end:])
+        new = f"Host: {self.settings.host_header}".encode("latin-1")
+        return head.replace(f"Host: {DEFAULT_HOST}".encode(), new, 1) + rest
+
     def sentinel(self) -> bytes:
         """The request sent after a scenario; it asks the server to close after answering."""
         path = SENTINEL_PATH if self.reflect else self.settings.path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from treadle_conformance.model import Check, Expect, Level, Scenario, Script
+from treadle_conformance.model import AppCheck, Check, Expect, Level, Scenario, Script
 from treadle_conformance.wire import Response
 
 MUST, SHOULD, MAY = Level.MUST, Level.SHOULD, Level.MAY
@@ -94,7 +94,7 @@ def saw(i: int = 0, **fields: object) -> Check:
                 return f"the app saw {key}={data.get(key)!r}, sent {want!r}"
         return None
 
-    return check
+    return AppCheck(check)
 
 
 def seen_header(data: dict[str, Any], name: str) -> list[str]:
@@ -109,7 +109,7 @@ def saw_header(name: str, allowed: Callable[[list[str]], bool], what: str, i: in
         values = seen_header(data, name)
         return None if allowed(values) else f"the app saw {name}={values!r}, expected {what}"
 
-    return check
+    return AppCheck(check)
 
 
 def paths(*want: str) -> Check:
@@ -124,10 +124,12 @@ def paths(*want: str) -> Check:
                 return f"response {i + 1} answers {data['path']!r}, expected {path!r}"
         return None
 
-    return check
+    return AppCheck(check)
 
 
 def all_of(*checks: Check) -> Check:
+    """Every check; it reads the app's view (and is skipped without the app) if any part does."""
+
     def check(responses: Sequence[Response]) -> str | None:
         for c in checks:
             why = c(responses)
@@ -135,7 +137,16 @@ def all_of(*checks: Check) -> Check:
                 return why
         return None
 
-    return check
+    return AppCheck(check) if any(isinstance(c, AppCheck) for c in checks) else check
+
+
+def later(check: Check, skip: int = 1) -> Check:
+    """check applied to the responses after the first `skip`."""
+
+    def shifted(responses: Sequence[Response]) -> str | None:
+        return check(responses[skip:])
+
+    return AppCheck(shifted) if isinstance(check, AppCheck) else shifted
 
 
 def no_header(name: str) -> Check:
