@@ -34,7 +34,7 @@ def test_wrong_status_is_a_strict_miss_not_unsafe() -> None:
 
 def test_a_second_response_is_unsafe() -> None:
     result = judged(simple(Expect((frozenset({200}),))), OK + OK)
-    assert result.unsafe and "2 responses" in result.safety_reason
+    assert result.unsafe and "3 responses to 1 request(s) and the sentinel" in result.safety_reason
 
 
 def test_a_late_stray_response_is_caught_by_the_sentinel() -> None:

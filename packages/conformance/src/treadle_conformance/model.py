@@ -118,7 +118,8 @@ Script = Callable[["Target", float], "str | None"]
 class Scenario:
     """One requirement. `reflect`: its checks read the reflection app's view; `routes`: it
     needs the app's `/_/` behaviours and cannot run without the app; `hazard`: a scenario's own
-    sign of a desync (an injected header, say), beside the runner's generic ones."""
+    sign of a desync (an injected header, say), beside the runner's generic ones; `requests`:
+    how many requests a correct reading answers, when permitted outcomes answer fewer."""
 
     id: str
     category: str
@@ -136,6 +137,7 @@ class Scenario:
     wait: float = 3.0
     hazard: Check | None = None
     routes: bool = False
+    requests: int = 0
     tags: tuple[str, ...] = field(default=())
 
     @property
@@ -149,7 +151,9 @@ class Scenario:
 
     @property
     def max_responses(self) -> int:
-        return max((len(e.statuses) for e in self.expect), default=1)
+        """How many responses to read: the most any permitted outcome has, or `requests`, the
+        number of requests a correct reading finds in the bytes, when that is more."""
+        return max(self.requests, *(len(e.statuses) for e in self.expect), 1)
 
     @property
     def may_wait(self) -> bool:

@@ -114,14 +114,16 @@ def safety(
     if outcome.after_error:
         return f"after the sentinel request: {outcome.after_error}"
     after = outcome.after
-    if len(after) > 1:
+    answered = len(outcome.responses) + len(after)
+    if answered > scenario.max_responses + 1:
         codes = ", ".join(str(r.status) for r in after)
         return (
-            f"{len(after)} responses ({codes}) to the one sentinel request: the server answered "
-            "bytes the scenario left on the connection"
+            f"{answered} responses to {scenario.max_responses} request(s) and the sentinel "
+            f"(after the scenario's: {codes}): the server answered bytes the scenario left on "
+            "the connection"
         )
     if after and baseline is not None:
-        why = baseline.differs(after[0])
+        why = baseline.differs(after[-1])
         if why:
             return f"the sentinel request got {why}: bytes the scenario left were read with it"
     if not after and outcome.after_timeout:

@@ -48,6 +48,7 @@ def codes(*values: int) -> frozenset[int]:
 
 CLIENT_ERRORS = frozenset(range(400, 500))
 OK = codes(200)
+ANY = frozenset(range(100, 600))
 
 
 def ok(
@@ -93,6 +94,19 @@ def saw(i: int = 0, **fields: object) -> Check:
             if data.get(key) != want:
                 return f"the app saw {key}={data.get(key)!r}, sent {want!r}"
         return None
+
+    return AppCheck(check)
+
+
+def saw_one_of(key: str, *allowed: object, i: int = 0) -> Check:
+    """The reflection app, for response i, saw one of these values for key."""
+
+    def check(responses: Sequence[Response]) -> str | None:
+        data = _json(responses, i)
+        if isinstance(data, str):
+            return data
+        got = data.get(key)
+        return None if got in allowed else f"the app saw {key}={got!r}, expected one of {allowed}"
 
     return AppCheck(check)
 
@@ -179,6 +193,8 @@ class Maker:
         heads: frozenset[int] = frozenset(),
         shutdown_write: bool = False,
         wait: float = 3.0,
+        requests: int = 0,
+        hazard: Check | None = None,
     ) -> Scenario:
         scenario = Scenario(
             id=id,
@@ -193,6 +209,8 @@ class Maker:
             heads=heads,
             shutdown_write=shutdown_write,
             wait=wait,
+            requests=requests,
+            hazard=hazard,
         )
         self.made.append(scenario)
         return scenario

@@ -28,6 +28,9 @@ from treadle_conformance.scenarios._kit import (
 from treadle_conformance.target import Target
 from treadle_conformance.wire import Wire
 
+# A server configured with a 10 s timeout closes at 10 s and a little: the bound is the
+# configured timeout plus this grace, not the timeout itself.
+IDLE_GRACE = 2.0
 limits = Maker("limits")
 timeouts = Maker("timeouts")
 conc = Maker("concurrency")
@@ -54,11 +57,13 @@ limits(
 )
 limits(
     "LIMIT-TARGET-HUGE-414",
-    S9110 + "15.5.15",
-    SHOULD,
-    "a 1 MiB request-target is 414",
+    S9112 + "3 (MUST 414 for a target longer than it wishes to parse)",
+    MUST,
+    "a 1 MiB request-target is 414 (or served, for a server that parses it)",
     req(target="/" + "a" * (1 << 20)),
     reject(414),
+    ok(label="served"),
+    reflect=True,
 )
 limits(
     "LIMIT-FIELD-HUGE",
@@ -134,8 +139,8 @@ def _idle_close(target: Target, _scale: float) -> str | None:
         wire.send(req(target="/idle"))
         if wire.read_response() is None:
             return "no response"
-        if not wire.wait_closed(target.idle_bound):
-            return f"an idle keep-alive connection still open after {target.idle_bound}s"
+        if not wire.wait_closed(target.idle_bound + IDLE_GRACE):
+            return f"an idle keep-alive connection still open after {target.idle_bound}s (+ grace)"
         if wire.buf:
             return f"bytes on an idle connection: {bytes(wire.buf[:100])!r}"
     return None
@@ -144,8 +149,8 @@ def _idle_close(target: Target, _scale: float) -> str | None:
 def _slow_head(target: Target, _scale: float) -> str | None:
     with target.connect(3.0) as wire:
         wire.send(b"GET /slow HTTP/1.1\r\nHost: example.test\r\n")
-        if not wire.wait_closed(target.idle_bound):
-            return f"an unfinished head still held open after {target.idle_bound}s"
+        if not wire.wait_closed(target.idle_bound + IDLE_GRACE):
+            return f"an unfinished head still held open after {target.idle_bound}s (+ grace)"
         if (
             wire.buf
             and not wire.buf.startswith(b"HTTP/1.1 408")
@@ -182,9 +187,12 @@ def _pause_in_body(target: Target, _scale: float) -> str | None:
     )
 
 
+# RFC 9112 §9.5 expects servers to time out idle connections but sets no bound: these are this
+# project's requirements, judged against --idle-bound (the server's timeout) plus a grace.
+OWN = "project requirement (RFC 9112 §9.5 sets no timeout)"
 timeouts.script(
     "TIME-IDLE-KEEPALIVE-CLOSED",
-    S9112 + "9.5, 9.8",
+    OWN,
     SHOULD,
     "an idle keep-alive connection is closed by the server, bounded",
     _idle_close,
@@ -192,7 +200,7 @@ timeouts.script(
 )
 timeouts.script(
     "TIME-SLOW-HEAD-CLOSED",
-    S9112 + "9.5; " + S9110 + "15.5.9",
+    OWN + "; " + S9110 + "15.5.9",
     SHOULD,
     "an unfinished head is timed out (408 or close)",
     _slow_head,
@@ -201,7 +209,7 @@ timeouts.script(
 )
 timeouts.script(
     "TIME-SLOW-CLIENT-SERVED",
-    S9112 + "9.8",
+    OWN,
     MUST,
     "a request sent in ten pieces over half a second is served",
     _slow_client,
