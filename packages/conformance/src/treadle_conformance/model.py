@@ -146,7 +146,7 @@ class Scenario:
         if self.routes:
             return True
         if self.script is not None:
-            return self.reflect
+            return False
         return any(b" /_/" in data for data in self.send)
 
     @property

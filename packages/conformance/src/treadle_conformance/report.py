@@ -77,10 +77,12 @@ def skip_summary(results: Sequence[Result]) -> str:
     """One line: how many cases were skipped, and why."""
     reasons = Counter(r.strict_reason for r in results if r.strict == "skip")
     n = sum(reasons.values())
+    blind = sum(1 for r in results if r.note)
+    tail = f"; {blind} more ran without the app's view checked" if blind else ""
     if not n:
-        return f"0 of {len(results)} cases skipped"
-    why = "; ".join(f"{count} {reason}" for reason, count in reasons.most_common())
-    return f"{n} of {len(results)} cases skipped ({100 * n / len(results):.0f}%): {why}"
+        return f"0 of {len(results)} cases skipped{tail}"
+    why = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
+    return f"{n} of {len(results)} cases skipped ({100 * n / len(results):.0f}%): {why}{tail}"
 
 
 def table(results: Sequence[Result]) -> list[str]:

@@ -89,12 +89,6 @@ def variants(scenarios: Iterable[Scenario]) -> Iterator[tuple[Scenario, str]]:
             yield scenario, variant
 
 
-def signals_close(response: Response) -> bool:
-    if response.has_token("Connection", "close"):
-        return True
-    return response.version == "HTTP/1.0" and not response.has_token("Connection", "keep-alive")
-
-
 def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str | None, str]:
     """The scenario's responses, an error, and its kind: "", "incomplete" or "invalid"."""
     responses: list[Response] = []
@@ -158,7 +152,7 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
             incomplete=kind == "incomplete",
             invalid=kind == "invalid",
         )
-    if not wire.eof and (scenario.wants_close or (responses and signals_close(responses[-1]))):
+    if not wire.eof and (scenario.wants_close or (responses and responses[-1].signals_close())):
         wire.wait_closed(target.settings.close_wait)
     if wire.eof:
         return Outcome(
@@ -195,7 +189,7 @@ def skip(scenario: Scenario, variant: str, why: str) -> Result:
 
 def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
     if scenario.needs_app and not target.reflect:
-        return skip(scenario, variant, "needs the reflection app")
+        return skip(scenario, variant, "need the reflection app's /_/ routes")
     if scenario.shutdown_write and target.tls is not None:
         return skip(scenario, variant, "needs a TCP half-close, which TLS here cannot give")
     start = time.monotonic()

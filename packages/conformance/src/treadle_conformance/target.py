@@ -39,6 +39,8 @@ LISTENING = re.compile(r"listening on (https?://\S+)")
 STARTUP_TIMEOUT = 20.0
 DEFAULT_HOST = "example.test"
 SENTINEL_PATH = "/__sentinel"
+# What a server says when it refuses to parse a request; anything else "accepted" it.
+REFUSALS = frozenset({400, 408, 411, 413, 414, 431, 505})
 
 
 def treadle_command(keep_alive: float = 3, timeout: float = 3) -> str:
@@ -124,6 +126,24 @@ class Target:
             timeout=self.settings.timeout if timeout is None else timeout,
             tls=self.tls,
         )
+
+    def accepted(self, response: Response | None) -> bool:
+        """The request was served: 200 from the reflection app, or no refusal from another
+        server (which may well answer 404 or 405 to the harness's paths and methods)."""
+        if response is None:
+            return False
+        if self.reflect:
+            return response.status == 200
+        return response.status not in REFUSALS and response.status < 500
+
+    def saw_body(self, response: Response | None, body: str) -> bool:
+        """The app received body; without the app, only that the request was served."""
+        if not self.accepted(response) or response is None:
+            return False
+        if not self.reflect:
+            return True
+        data = response.json()
+        return data is not None and data.get("body") == body
 
     def host_for(self, data: bytes) -> bytes:
         """data with --host in its first head's Host field (a body's bytes stay as counted)."""
@@ -293,10 +313,15 @@ def started(
     name: str = "",
     env: dict[str, str] | None = None,
     settings: Settings | None = None,
+    port: int = 0,
 ) -> Iterator[Target]:
-    """Start command, yield a Target for it (not yet pre-flighted), and always end the process."""
+    """Start command, yield a Target for it (not yet pre-flighted), and always end the process.
+
+    `port`: the command listens there (its configuration says so); otherwise `{port}` in the
+    command is replaced by a free port, or the command prints where it listens."""
     settings = settings or Settings()
-    port = free_port() if "{port}" in command else 0
+    if not port and "{port}" in command:
+        port = free_port()
     full_env = {**os.environ, **(env or {})}
     argv = resolve(shlex.split(command.replace("{port}", str(port))), full_env)
     lines: deque[str] = deque(maxlen=200)

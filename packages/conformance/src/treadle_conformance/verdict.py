@@ -22,11 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from treadle_conformance.model import AppCheck, Expect, Outcome, Scenario, statuses
-from treadle_conformance.target import Baseline
+from treadle_conformance.target import REFUSALS, Baseline
 from treadle_conformance.wire import Response
 
-# What a server says when it refuses to parse a request; anything else "accepted" it.
-REFUSALS = frozenset({400, 408, 411, 413, 414, 431, 505})
 ACCEPTED = frozenset(range(100, 600)) - REFUSALS
 SUCCESS = frozenset(range(200, 300))
 SMUGGLED_PATH = "/smuggled"

@@ -72,6 +72,12 @@ class Response:
         value = self.header(name) or ""
         return token.lower() in (t.strip().lower() for t in value.split(","))
 
+    def signals_close(self) -> bool:
+        """The server said it closes after this response (RFC 9112 §9.3, §9.6)."""
+        if self.has_token("Connection", "close"):
+            return True
+        return self.version == "HTTP/1.0" and not self.has_token("Connection", "keep-alive")
+
     def json(self) -> dict[str, Any] | None:
         """What the reflection app saw, or None when the body is not its JSON."""
         try:

@@ -225,6 +225,7 @@ class Maker:
         text: str,
         *,
         reflect: bool = True,
+        routes: bool = False,
     ) -> Scenario:
         scenario = Scenario(
             id=id,
@@ -235,6 +236,7 @@ class Maker:
             script=script,
             script_text=text,
             reflect=reflect,
+            routes=routes,
         )
         self.made.append(scenario)
         return scenario

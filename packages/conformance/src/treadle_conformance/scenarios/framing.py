@@ -28,6 +28,8 @@ from treadle_conformance.wire import Response
 
 m = Maker("framing")
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: example.test\r\n\r\n"
+# A request that every permitted reading of the bytes before it finds: answering it is right.
+AFTER = b"GET /after HTTP/1.1\r\nHost: example.test\r\n\r\n"
 HELLO_CHUNKED = b"5\r\nhello\r\n0\r\n\r\n"
 
 
@@ -112,6 +114,7 @@ m(
     "a 2 MiB body",
     post("/large", b"z" * (2 << 20)),
     ok(check=saw(body_length=2 << 20)),
+    reject(413, label="over the server's body limit (RFC 9110 §15.5.14)"),
     reflect=True,
 )
 
@@ -272,7 +275,6 @@ for suffix, value, title in [
     )
 # With chunked last the body is well framed, so the GET after it is a legitimate pipelined
 # request: answering it is no desync.
-AFTER = b"GET /after HTTP/1.1\r\nHost: example.test\r\n\r\n"
 m(
     "SMUG-TE-UNKNOWN-501",
     S9112 + "6.1",
@@ -369,10 +371,10 @@ m(
     "SMUG-CL-CR",
     "RFC 9110 §5.5; RFC 9112 §6.3",
     MUST,
-    "a bare CR after a Content-Length value",
-    framed([b"Content-Length: 5\r"], b"hello" + SMUGGLED),
+    "a bare CR after a Content-Length value: 400 and close, or read as SP (then 5 octets)",
+    framed([b"Content-Length: 5\r"], b"hello" + AFTER),
     reject(400, close=True, label="reject (an invalid Content-Length: close, RFC 9112 §6.3)"),
-    ok(check=all_of(HELLO, not_smuggled), label="CR read as SP"),
+    ok(2, check=HELLO, label="CR read as SP"),
     reflect=True,
 )
 m(

@@ -131,6 +131,7 @@ m.script(
     _property,
     "hypothesis: random method, path, query, X- fields, body (length or chunked), "
     "sent whole, byte by byte or in random pieces",
+    routes=True,
 )
 
 SCENARIOS = m.made
