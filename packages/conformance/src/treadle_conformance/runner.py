@@ -89,6 +89,12 @@ def variants(scenarios: Iterable[Scenario]) -> Iterator[tuple[Scenario, str]]:
             yield scenario, variant
 
 
+def _awaits_close(scenario: Scenario, n: int) -> bool:
+    """Every permitted outcome with n responses ends in a close: wait for it."""
+    matching = [e for e in scenario.expect if len(e.statuses) == n]
+    return bool(matching) and all(e.close is True for e in matching)
+
+
 def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str | None, str]:
     """The scenario's responses, an error, and its kind: "", "incomplete" or "invalid"."""
     responses: list[Response] = []
@@ -152,7 +158,9 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
             incomplete=kind == "incomplete",
             invalid=kind == "invalid",
         )
-    if not wire.eof and (scenario.wants_close or (responses and responses[-1].signals_close())):
+    if not wire.eof and (
+        _awaits_close(scenario, len(responses)) or (responses and responses[-1].signals_close())
+    ):
         wire.wait_closed(target.settings.close_wait)
     if wire.eof:
         return Outcome(
