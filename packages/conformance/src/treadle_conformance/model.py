@@ -10,7 +10,8 @@ timeouts, many connections) carry a `script` instead of bytes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -141,6 +142,20 @@ class Scenario:
     tags: tuple[str, ...] = field(default=())
 
     @property
+    def citations(self) -> tuple[tuple[str, str], ...]:
+        """(RFC, section) pairs cited, e.g. ("9112", "7.1"); parentheses are comments."""
+        return tuple(cited(self.section))
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """Names --category selects by: the category, its tags, and "smuggling" for every
+        scenario that hides a request behind a framing error."""
+        names = {self.category, *self.tags}
+        if self.id.startswith("SMUG-") or any(b"/smuggled" in d for d in self.send):
+            names.add("smuggling")
+        return frozenset(names)
+
+    @property
     def needs_app(self) -> bool:
         """It cannot run at all against a server without the reflection app."""
         if self.routes:
@@ -163,6 +178,25 @@ class Scenario:
     @property
     def wants_close(self) -> bool:
         return any(e.close is True for e in self.expect)
+
+
+def cited(section: str) -> Iterator[tuple[str, str]]:
+    """(RFC, section) pairs in a citation such as 'RFC 9112 §7.1; 2.2 (...); RFC 9110 §6.5'.
+
+    A part without "RFC N §" continues the RFC before it; "PEP" and "project" parts cite none.
+    """
+    rfc = ""
+    for part in re.sub(r"\([^)]*\)", "", section).split(";"):
+        match = re.match(r"\s*RFC (\d+) §(.*)", part)
+        numbers = part
+        if match:
+            rfc, numbers = match.group(1), match.group(2)
+        elif re.match(r"\s*(PEP|project)", part):
+            rfc = ""
+            continue
+        if rfc:
+            for number in re.findall(r"[A-C]?\d+(?:\.\d+)*", numbers):
+                yield rfc, number
 
 
 def statuses(allowed: frozenset[int]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from treadle_conformance import report
 from treadle_conformance.model import Scenario
 from treadle_conformance.plugin import judge_result, target_died
 from treadle_conformance.runner import Result, case_id, run, variants
@@ -23,5 +24,6 @@ def test_scenario(
 ) -> None:
     result = run(scenario, conformance_target, variant)
     target_died(request, conformance_target, result)
+    request.node.user_properties.extend(report.properties(result))
     conformance_results.append(result)
     judge_result(result)
