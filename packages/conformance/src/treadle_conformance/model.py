@@ -83,11 +83,14 @@ class Outcome:
     after_closed: bool = False
     raw_sent: bytes = b""
     raw: bytes = b""
+    late: tuple[Response, ...] = ()
 
     def describe(self) -> str:
         text = _responses(self.responses)
         if self.error:
             text += f"; error: {self.error}"
+        if self.late:
+            text += f"; late, before the close: {_responses(self.late)}"
         if self.extra:
             text += f"; then unexpected bytes {self.extra[:120]!r}"
         text += "; connection closed" if self.closed else "; connection open"
@@ -120,7 +123,8 @@ class Scenario:
     """One requirement. `reflect`: its checks read the reflection app's view; `routes`: it
     needs the app's `/_/` behaviours and cannot run without the app; `hazard`: a scenario's own
     sign of a desync (an injected header, say), beside the runner's generic ones; `requests`:
-    how many requests a correct reading answers, when permitted outcomes answer fewer."""
+    how many requests a correct reading answers, when permitted outcomes answer fewer; `pause`:
+    seconds the client waits between the parts of `send` (a slow client, on purpose)."""
 
     id: str
     category: str
@@ -139,6 +143,7 @@ class Scenario:
     hazard: Check | None = None
     routes: bool = False
     requests: int = 0
+    pause: float = 0.0
     tags: tuple[str, ...] = field(default=())
 
     @property

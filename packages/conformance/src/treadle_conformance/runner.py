@@ -115,6 +115,21 @@ def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str 
     return responses, None, ""
 
 
+def _late(wire: Wire, room: int) -> list[Response]:
+    """Responses that came after the scenario's wait but before the close (a server that
+    times out a request it was still reading): answers, not strays, while there is room."""
+    late: list[Response] = []
+    while wire.buf and len(late) < room:
+        try:
+            response = wire.read_response(timeout=0.0)
+        except ResponseError:
+            break
+        if response is None:
+            break
+        late.append(response)
+    return late
+
+
 def _read_after(wire: Wire, target: Target) -> tuple[list[Response], str | None, bool]:
     """Every response after the sentinel request, an error, and whether silence ended it."""
     settings = target.settings
@@ -142,7 +157,10 @@ def exchange(scenario: Scenario, target: Target, variant: str = "whole") -> Outc
 
 def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> Outcome:
     rng = random.Random(zlib.crc32(scenario.id.encode()))
-    for data in scenario.send:
+    for i, data in enumerate(scenario.send):
+        if i and scenario.pause:
+            # Pacing the client, not waiting for the server: the scenario is a pause.
+            time.sleep(scenario.pause)
         wire.send(target.host_for(data), variant, rng)
     if scenario.shutdown_write:
         wire.shutdown_write()
@@ -163,6 +181,7 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
     ):
         wire.wait_closed(target.settings.close_wait)
     if wire.eof:
+        late = _late(wire, scenario.max_responses - len(responses))
         return Outcome(
             responses=tuple(responses),
             closed=True,
@@ -170,6 +189,7 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
             extra=bytes(wire.buf),
             reset=wire.reset,
             send_error=wire.send_error,
+            late=tuple(late),
         )
     if (not responses and scenario.may_wait) or wire.send_error is not None:
         return Outcome(

@@ -98,7 +98,7 @@ def safety(
             "a response was left unfinished on an open connection: a client reads the next "
             f"response as its rest ({outcome.error})"
         )
-    everything = (*outcome.responses, *outcome.after)
+    everything = (*outcome.responses, *outcome.late, *outcome.after)
     if _smuggled(everything):
         return "the smuggled request was answered"
     if scenario.hazard is not None:
@@ -112,7 +112,7 @@ def safety(
     if outcome.after_error:
         return f"after the sentinel request: {outcome.after_error}"
     after = outcome.after
-    answered = len(outcome.responses) + len(after)
+    answered = len(outcome.responses) + len(outcome.late) + len(after)
     if answered > scenario.max_responses + 1:
         codes = ", ".join(str(r.status) for r in after)
         return (

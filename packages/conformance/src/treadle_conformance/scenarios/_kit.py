@@ -195,6 +195,7 @@ class Maker:
         wait: float = 3.0,
         requests: int = 0,
         hazard: Check | None = None,
+        pause: float = 0.0,
     ) -> Scenario:
         scenario = Scenario(
             id=id,
@@ -211,6 +212,7 @@ class Maker:
             wait=wait,
             requests=requests,
             hazard=hazard,
+            pause=pause,
         )
         self.made.append(scenario)
         return scenario
