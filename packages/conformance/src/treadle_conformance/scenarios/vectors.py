@@ -119,6 +119,7 @@ frame(
     req("POST", "/", headers=[b"Transfer-Encoding: chunked,"], body=HELLO_CHUNKED + AFTER),
     ok(2, check=all_of(HELLO, paths("/", "/after"))),
     requests=2,
+    hazard=after_intact,
     reflect=True,
 )
 frame(
@@ -129,6 +130,7 @@ frame(
     req("POST", "/", headers=[b"TRANSFER-ENCODING: chunked"], body=HELLO_CHUNKED + AFTER),
     ok(2, check=all_of(HELLO, paths("/", "/after"))),
     requests=2,
+    hazard=after_intact,
     reflect=True,
 )
 frame(
@@ -139,6 +141,7 @@ frame(
     req("POST", "/", headers=[b"CONTENT-LENGTH: 5"], body=b"hello" + AFTER),
     ok(2, check=all_of(HELLO, paths("/", "/after"))),
     requests=2,
+    hazard=after_intact,
     reflect=True,
 )
 for suffix, name, body in [
@@ -180,6 +183,7 @@ frame(
     reject(501, close=True),
     seq(codes(501), ANY, label="501, then the next request"),
     requests=2,
+    hazard=after_intact,
 )
 HIDDEN = b"0\r\n\r\n" + SMUGGLED
 frame(
