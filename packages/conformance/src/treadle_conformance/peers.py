@@ -1,25 +1,31 @@
-"""Differential run: the whole catalogue against treadle and its peers, into docs/conformance.md.
+"""Differential run: the whole catalogue against treadle, its peers and servers without the app.
 
-Each server hosts the reflection app with 5 threads on a free port and short timeouts; the same
-scenarios (with their fragmentation variants) run against each in turn, and the comparison table
-is written as Markdown. A row where treadle fails and a peer passes is a treadle bug; a row every
-server fails is an expectation to re-read against the RFC.
+Reflection mode: treadle, waitress, gunicorn (gthread) and cheroot each host the reflection app
+with 5 threads on a free port and short timeouts. Black-box mode: nginx serving a static file,
+Node's `http.createServer` hello server and `python -m http.server` (see `blackbox`). The same
+scenarios (with their fragmentation variants) run against each in turn, and the comparison is
+written as Markdown with both verdicts. A row where treadle fails and a peer passes is a treadle
+bug; a row every server fails is an expectation to re-read against the RFC.
 
-    python -m treadle_conformance.peers [--out docs/conformance.md] [--servers treadle,waitress]
+    python -m treadle_conformance.peers [--out docs/conformance.md] [--servers treadle,nginx]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from treadle_conformance import report
+from treadle_conformance import blackbox, report
 from treadle_conformance.model import Level
 from treadle_conformance.runner import Result, case_id, run, variants
 from treadle_conformance.scenarios import CATALOGUE
@@ -44,6 +50,18 @@ SERVERS: dict[str, tuple[str, str]] = {
         f"{PY} -m cheroot --bind 127.0.0.1:{{port}} --threads 5 --timeout 3 {APP}",
     ),
 }
+ALL = (*SERVERS, *blackbox.SERVERS)
+
+
+@dataclass(slots=True)
+class Run:
+    name: str
+    mode: str
+    version: str
+    command: str
+    results: list[Result] = field(default_factory=list)
+    seconds: float = 0.0
+    missing: str = ""
 
 
 def mark(result: Result) -> str:
@@ -59,39 +77,76 @@ def version(dist: str) -> str:
         return "not installed"
 
 
-def run_server(name: str, command: str, idle_bound: float) -> list[Result]:
-    results: list[Result] = []
-    with started(command, name=name, settings=Settings(idle_bound=idle_bound)) as target:
+def program_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    match = re.search(r"\d+\.\d+(\.\d+)?", done.stdout + done.stderr)
+    return match.group() if match else "?"
+
+
+def _shown(command: str) -> str:
+    """A command as the docs show it: no interpreter or temporary paths."""
+    text = command.replace(PY, "python")
+    text = re.sub(r"(-p|--directory) \S+", r"\1 TMPDIR", text)
+    return re.sub(r"\S*/(nginx|node) ", r"\1 ", text)
+
+
+def _run_all(run_: Run, command: str, settings: Settings, port: int = 0) -> None:
+    start = time.monotonic()
+    with started(command, name=run_.name, settings=settings, port=port) as target:
         target.preflight()
-        if not target.reflect:
-            raise TargetError(f"{name} does not answer with the reflection app")
-        for scenario, variant in variants(CATALOGUE):
-            results.append(run(scenario, target, variant))
-    return results
+        if run_.mode == "reflection" and not target.reflect:
+            raise TargetError(f"{run_.name} does not answer with the reflection app")
+        run_.results = [run(s, target, v) for s, v in variants(CATALOGUE)]
+    run_.seconds = time.monotonic() - start
 
 
-def summary_rows(all_results: dict[str, list[Result]]) -> list[str]:
+def run_server(name: str, idle_bound: float) -> Run:
+    settings = Settings(idle_bound=idle_bound)
+    if name in SERVERS:
+        dist, command = SERVERS[name]
+        run_ = Run(name, "reflection", version(dist), _shown(command))
+        _run_all(run_, command, settings)
+        return run_
+    with contextlib.ExitStack() as stack:
+        try:
+            command, port = stack.enter_context(blackbox.serving(name))
+        except blackbox.Missing as exc:
+            return Run(name, "black-box", "-", "-", missing=str(exc))
+        argv0 = shlex.split(command)[0]
+        ver = program_version([argv0, "-v"] if name == "nginx" else [argv0, "--version"])
+        run_ = Run(name, "black-box", ver, _shown(command))
+        _run_all(run_, command, settings, port)
+    return run_
+
+
+def summary_rows(runs: Sequence[Run]) -> list[str]:
     lines = [
-        "| server | version | command | pass | unsafe | MUST miss | SHOULD/MAY miss | skip |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | mode | version | cases | pass | unsafe | MUST miss | SHOULD/MAY miss | skip "
+        "| time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, results in all_results.items():
-        t = report.totals(results)
-        command = SERVERS[name][1].replace(PY, "python")
+    for r in runs:
+        if r.missing:
+            lines.append(f"| {r.name} | {r.mode} | {r.missing} | | | | | | | |")
+            continue
+        t = report.totals(r.results)
         lines.append(
-            f"| {name} | {version(SERVERS[name][0])} | `{command}` | {t['pass']} | "
-            f"{t['unsafe']} | {t['MUST-miss']} | {t['miss']} | {t['skip']} |"
+            f"| {r.name} | {r.mode} | {r.version} | {len(r.results)} | {t['pass']} | "
+            f"{t['unsafe']} | {t['MUST-miss']} | {t['miss']} | {t['skip']} | {r.seconds:.0f} s |"
         )
     return lines
 
 
+def command_rows(runs: Sequence[Run]) -> list[str]:
+    return [f"- {r.name}: `{r.command}`" for r in runs if not r.missing]
+
+
 def category_rows(all_results: dict[str, list[Result]]) -> list[str]:
     names = list(all_results)
-    header = (
-        "| category | cases | "
-        + " | ".join(f"{n} pass/unsafe/MUST-miss/miss" for n in names)
-        + " |"
-    )
+    header = "| category | cases | " + " | ".join(f"{n}" for n in names) + " |"
     lines = [header, "|---|---|" + "---|" * len(names)]
     tables = {n: report.counts(rs) for n, rs in all_results.items()}
     first = tables[names[0]]
@@ -178,34 +233,49 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
     return lines
 
 
-def markdown(all_results: dict[str, list[Result]], seconds: dict[str, float]) -> str:
+def markdown(runs: Sequence[Run]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    timing = ", ".join(f"{n} {s:.0f}s" for n, s in seconds.items())
     must = sum(1 for s in CATALOGUE if s.level is Level.MUST)
+    all_results = {r.name: r.results for r in runs if not r.missing}
+    cases = sum(1 for _ in variants(CATALOGUE))
     out = [
-        "# Conformance: treadle and its peers",
+        "# Conformance: treadle, its peers, and servers without the reflection app",
         "",
-        f"Measured {when} with `tox -e conformance-peers` (`python -m treadle_conformance.peers`):",
-        f"{len(CATALOGUE)} scenarios ({must} MUST), {sum(1 for _ in variants(CATALOGUE))} cases "
-        "with the fragmentation variants (`@bytes`: written byte by byte, `@random`: random "
-        "pieces).",
-        "Every server hosts the reflection app (`treadle_conformance.reflect:app`) with 5 threads "
-        f"on 127.0.0.1. Run time: {timing}.",
+        f"Measured {when} with `tox -e conformance-peers` (`python -m treadle_conformance.peers`)"
+        f": {len(CATALOGUE)} scenarios ({must} MUST), {cases} cases with the fragmentation "
+        "variants (`@bytes`: written byte by byte, `@random`: random pieces), on 127.0.0.1.",
         "",
-        "Verdicts: **FAIL** is a MUST scenario not met; miss is a SHOULD or MAY scenario not met "
-        "(a warning in `tox -e conformance`); skip needs something the target lacks. Where the RFC "
-        "allows alternatives (bare LF, obs-fold, duplicate equal Content-Length, ...), every "
-        "permitted outcome passes. The concurrency scenarios are the project's requirement, not an "
-        "RFC MUST; see the catalogue (`packages/conformance/src/treadle_conformance/scenarios/`).",
+        "- **reflection** mode: the server hosts the reflection app "
+        "(`treadle_conformance.reflect:app`) with 5 threads; every check runs.",
+        "- **black-box** mode: the server knows nothing of the harness (nginx serves a static "
+        "file, Node answers `hello world`, `python -m http.server` lists a directory). Framing, "
+        "smuggling and pipelining are judged by counting responses and by the sentinel request; "
+        "checks of what the app saw are not judged, and cases that need the app's `/_/` routes "
+        "are skipped.",
         "",
-        "Reproduce: `tox -e conformance-peers` (all four), or one server with "
-        '`tox -e conformance -- --server-cmd "<command above>" --report report.md`.',
+        "Two verdicts per case. **unsafe**: a desync was observed or could not be ruled out (a "
+        "smuggled request answered, a second response to one request, a sentinel request on the "
+        "same connection answered differently than on a fresh one, or not at all); always a "
+        "failure. **MUST miss** / **SHOULD/MAY miss**: the answer is not the one the cited clause "
+        "prefers, graded at that clause's level (a MUST miss fails the run, a SHOULD/MAY miss "
+        "warns). A case can be both unsafe and a miss; pass means safe and no miss. Where the RFC "
+        "allows alternatives, every permitted outcome passes. The timeout and concurrency "
+        "scenarios are this project's requirements, labelled so.",
         "",
         "## Summary",
         "",
-        *summary_rows(all_results),
+        *summary_rows(runs),
         "",
-        "## By category",
+        "Commands (`{port}`: a free port; `TMPDIR`: a temporary directory holding the "
+        "configuration and the file served):",
+        "",
+        *command_rows(runs),
+        "",
+        "Reproduce all: `tox -e conformance-peers`. One server: "
+        "`python -m treadle_conformance.peers --servers nginx --out report.md`, or "
+        '`treadle-conformance --server-cmd "<command above>"` (reports in `reports/`).',
+        "",
+        "## By category (pass/unsafe/MUST-miss/miss)",
         "",
         *category_rows(all_results),
         "",
@@ -223,20 +293,31 @@ def markdown(all_results: dict[str, list[Result]], seconds: dict[str, float]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", default="docs/conformance.md")
-    parser.add_argument("--servers", default=",".join(SERVERS))
-    parser.add_argument("--idle-bound", type=float, default=8.0)
+    parser.add_argument("--servers", default=",".join(ALL), help=f"from {', '.join(ALL)}")
+    parser.add_argument(
+        "--idle-bound", type=float, default=5.0, help="the servers' idle/head timeout (s)"
+    )
     args = parser.parse_args(argv)
-    all_results: dict[str, list[Result]] = {}
-    seconds: dict[str, float] = {}
-    for name in args.servers.split(","):
-        start = time.monotonic()
+    names = [n for n in args.servers.split(",") if n]
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        parser.error(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
+    runs = []
+    for name in names:
         print(f"{name}: running {len(CATALOGUE)} scenarios ...", flush=True)
-        all_results[name] = run_server(name, SERVERS[name][1], args.idle_bound)
-        seconds[name] = time.monotonic() - start
-        print(f"{name}: " + "; ".join(report.table(all_results[name])[-2:-1]), flush=True)
-    Path(args.out).write_text(markdown(all_results, seconds), encoding="utf-8")
+        run_ = run_server(name, args.idle_bound)
+        runs.append(run_)
+        if run_.missing:
+            print(f"{name}: skipped, {run_.missing}", flush=True)
+            continue
+        t = report.totals(run_.results)
+        print(
+            f"{name}: {run_.seconds:.0f} s; " + ", ".join(f"{v} {k}" for k, v in t.items()),
+            flush=True,
+        )
+    Path(args.out).write_text(markdown(runs), encoding="utf-8")
     print(f"wrote {args.out}")
-    treadle = all_results.get("treadle", [])
+    treadle = next((r.results for r in runs if r.name == "treadle"), [])
     return 1 if any(r.gating_failure for r in treadle) else 0
 
 
