@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from treadle_conformance.target import TargetError, free_port, from_url, started
+from treadle_conformance.target import Settings, Target, TargetError, free_port, from_url, started
 
 PY = shlex.quote(sys.executable)
 REFLECT_ON_PORT_0 = (
@@ -50,3 +50,13 @@ def test_only_http_and_https_urls() -> None:
 def test_a_dead_port_fails_the_preflight() -> None:
     with pytest.raises(TargetError, match="does not answer"):
         from_url(f"http://127.0.0.1:{free_port()}").preflight()
+
+
+def test_host_option_rewrites_the_first_head_and_the_sentinel_only() -> None:
+    target = Target("127.0.0.1", 1, settings=Settings(host_header="vhost.test", path="/index"))
+    body = b"Host: example.test\r\n"
+    data = b"POST / HTTP/1.1\r\nHost: example.test\r\nContent-Length: 20\r\n\r\n" + body
+    assert target.host_for(data) == data.replace(b"example.test", b"vhost.test", 1)
+    assert target.sentinel().startswith(b"GET /index HTTP/1.1\r\nHost: vhost.test\r\n")
+    target.reflect = True
+    assert target.sentinel().startswith(b"GET /__sentinel HTTP/1.1\r\n")
