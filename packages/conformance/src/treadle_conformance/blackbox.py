@@ -21,11 +21,12 @@ from pathlib import Path
 from treadle_conformance.target import free_port
 
 INDEX = "<!doctype html><title>static</title><p>a static file\n"
-NODE_HELLO = (
-    "const port = Number(process.argv[1]);"
-    "require('http').createServer((req, res) => { res.end('hello world\\n'); })"
-    ".listen(port, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + port));"
-)
+NODE_HELLO = """\
+const port = Number(process.argv[2]);
+require("http")
+  .createServer((req, res) => res.end("hello world\\n"))
+  .listen(port, "127.0.0.1", () => console.log(`listening on http://127.0.0.1:${port}`));
+"""
 NGINX_CONF = """\
 worker_processes 1;
 daemon off;
@@ -79,7 +80,10 @@ def serving(name: str) -> Iterator[tuple[str, int]]:
         return
     if name == "node":
         node = program("node")
-        yield f"{shlex.quote(node)} -e {shlex.quote(NODE_HELLO)} {{port}}", 0
+        with tempfile.TemporaryDirectory() as tmp:
+            script = Path(tmp, "hello.js")
+            script.write_text(NODE_HELLO, encoding="utf-8")
+            yield f"{shlex.quote(node)} {shlex.quote(str(script))} {{port}}", 0
         return
     if name == "nginx":
         nginx = program("nginx")

@@ -90,6 +90,7 @@ def _shown(command: str) -> str:
     """A command as the docs show it: no interpreter or temporary paths."""
     text = command.replace(PY, "python")
     text = re.sub(r"(-p|--directory) \S+", r"\1 TMPDIR", text)
+    text = re.sub(r"\S*/(hello\.js)", r"TMPDIR/\1", text)
     return re.sub(r"\S*/(nginx|node) ", r"\1 ", text)
 
 
@@ -270,6 +271,18 @@ def markdown(runs: Sequence[Run]) -> str:
         "configuration and the file served):",
         "",
         *command_rows(runs),
+        "",
+        "`TMPDIR/hello.js` (Node):",
+        "",
+        "```js",
+        *blackbox.NODE_HELLO.splitlines(),
+        "```",
+        "",
+        "`TMPDIR/nginx.conf` (`{dir}` is TMPDIR):",
+        "",
+        "```nginx",
+        *blackbox.NGINX_CONF.replace("{{", "{").replace("}}", "}").splitlines(),
+        "```",
         "",
         "Reproduce all: `tox -e conformance-peers`. One server: "
         "`python -m treadle_conformance.peers --servers nginx --out report.md`, or "
