@@ -21,11 +21,13 @@ from pathlib import Path
 from treadle_conformance.target import free_port
 
 INDEX = "<!doctype html><title>static</title><p>a static file\n"
+# Timeouts: 8 s, like the reflection-mode servers in `peers`.
 NODE_HELLO = """\
 const port = Number(process.argv[2]);
-require("http")
-  .createServer((req, res) => res.end("hello world\\n"))
-  .listen(port, "127.0.0.1", () => console.log(`listening on http://127.0.0.1:${port}`));
+const server = require("http").createServer((req, res) => res.end("hello world\\n"));
+server.keepAliveTimeout = 8000;
+server.headersTimeout = 8000;
+server.listen(port, "127.0.0.1", () => console.log(`listening on http://127.0.0.1:${port}`));
 """
 NGINX_CONF = """\
 worker_processes 1;
@@ -40,9 +42,9 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    keepalive_timeout 3s;
-    client_header_timeout 3s;
-    client_body_timeout 3s;
+    keepalive_timeout 8s;
+    client_header_timeout 8s;
+    client_body_timeout 8s;
     server {{
         listen 127.0.0.1:{port};
         root {dir}/www;
