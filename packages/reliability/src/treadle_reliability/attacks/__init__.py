@@ -27,8 +27,8 @@ ATTACKS: dict[str, Attack] = {
         Attack(
             "slow-bodies",
             "Slow request bodies",
-            "200 POSTs declare 1 MiB, send 480 KiB at once and then 1 KiB a second, for 8 s "
-            "(~94 MiB of partial bodies held).",
+            "300 POSTs declare 1 MiB, send 480 KiB at once and then 1 KiB a second, for 8 s "
+            "(~140 MiB of partial bodies held).",
             slow_bodies,
         ),
         Attack(
