@@ -29,6 +29,7 @@ import errno
 import json
 import logging
 import os
+import select
 import socket
 import ssl
 import stat
@@ -484,8 +485,8 @@ class HttpServer:
     def park(self, conn: HttpConnection) -> None:
         """Hand a connection back to the poller (any thread)."""
         assert self._poller is not None
-        if self.stopping and conn.state is State.HEAD and not conn.buf:
-            conn.close()
+        if self.stopping and conn.idle and not _readable(conn.socket):
+            conn.close()  # idle while stopping; a request already on its way is still served
             return
         self._poller.park(conn)
 
@@ -629,6 +630,16 @@ class HttpServer:
                 if _identity(path) == identity:  # not a file another server put there since
                     os.unlink(path)
         self._unix_paths = {}
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Bytes (or an EOF) wait to be read; without waiting."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return False
 
 
 def _identity(path: str) -> tuple[int, int, int]:
