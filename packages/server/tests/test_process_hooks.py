@@ -199,3 +199,23 @@ def test_the_link_to_the_supervisor_is_read_once_from_the_environment() -> None:
         os.close(read)
         os.close(write)
         board.close()
+
+
+def test_the_request_limit_hook_comes_at_the_nth_request_and_can_stop_accepting() -> None:
+    calls: list[int] = []
+    holder: list[HttpServer] = []
+
+    def limit_reached() -> None:
+        calls.append(1)
+        holder[0].interrupt()
+
+    with running(hello_app, request_limit=3, on_request_limit=limit_reached) as server:
+        holder.append(server)
+        client = Client(socket.create_connection(server.bind_addr, timeout=10))
+        for _ in range(2):
+            assert client.request(GET).status == 200
+        assert calls == []
+        assert client.request(GET).status == 200  # the third: handed over, then the hook
+        assert calls == [1]
+        assert not server.ready  # the accept loop ends; a stop follows
+        client.close()

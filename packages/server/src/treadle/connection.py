@@ -31,12 +31,11 @@ import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from . import edge
 from .accesslog import log_refusal, log_request
 from .errors import ClientGone, HttpError, RequestTimeout
 from .parser import check_partial_head, find_head_end, skip_empty_lines
-from .proxyproto import MAX_HEADER_SIZE, ProxyProtocolError, parse_proxy_header
-from .request import HttpRequest, error_response, plain_response
-from .tls import HANDSHAKE_RECORD, PLAIN_HTTP_ON_TLS_PORT, connection_environ
+from .request import HttpRequest, error_response
 from .workers import WorkerThread
 
 if TYPE_CHECKING:
@@ -155,9 +154,9 @@ class HttpConnection:
 
     def on_readable(self) -> Ready:
         if self.state is State.HANDSHAKE:
-            return self._handshake()
+            return edge.handshake(self)
         if self.state is State.PROXY:
-            return self._proxy_header()
+            return edge.proxy_header(self)
         try:
             data = self.socket.recv(RECV_SIZE)
         except _WOULD_BLOCK:
@@ -207,111 +206,9 @@ class HttpConnection:
         self.deadline = min(now + limits.timeout, self.deadline + taken / limits.min_upload_rate)
         return Ready.WAIT
 
-    def _proxy_header(self) -> Ready:
-        """Read the PROXY protocol header, and not one byte more: what follows belongs to the
-        TLS handshake or the request, which read it from the socket themselves."""
-        if not self.buf and not self.server.proxy.trusts_peer(self.remote_addr):
-            error_log.debug("PROXY header expected from untrusted peer %s", self.remote_addr)
-            self.close()
-            return Ready.CLOSED
-        sock = self.socket
-        try:
-            peeked = sock.recv(MAX_HEADER_SIZE, socket.MSG_PEEK)
-        except BlockingIOError:
-            return Ready.WAIT
-        except OSError:
-            peeked = b""
-        data = self.buf + peeked
-        if not peeked:
-            self.close()
-            return Ready.CLOSED
-        try:
-            parsed = parse_proxy_header(data)
-        except ProxyProtocolError as exc:
-            error_log.debug("bad PROXY header from %s: %s", self.remote_addr, exc)
-            self.close()
-            return Ready.CLOSED
-        # All of an incomplete header is header: take it, so the poller reports new bytes only.
-        take = len(peeked) if parsed is None else parsed[1] - len(self.buf)
-        try:
-            sock.recv(take)
-        except OSError:
-            self.close()
-            return Ready.CLOSED
-        if parsed is None:
-            self.buf = data
-            return Ready.WAIT
-        info, consumed = parsed
-        self.buf = b""
-        if info.source is not None:
-            self.remote_addr, self.remote_port = info.source[0], str(info.source[1])
-        self.state = State.HANDSHAKE if self.tls is not None else State.HEAD
-        return self.on_readable() if len(data) > consumed else Ready.WAIT
-
-    def _handshake(self) -> Ready:
-        """Advance the TLS handshake as far as the bytes that have arrived allow."""
-        sock = self.socket
-        if not isinstance(sock, ssl.SSLSocket):
-            assert self.tls is not None
-            try:
-                first = sock.recv(1, socket.MSG_PEEK)
-            except BlockingIOError:
-                return Ready.WAIT
-            except OSError:
-                first = b""
-            if not first:
-                self.close()
-                return Ready.CLOSED
-            if first[0] != HANDSHAKE_RECORD:
-                # Plain HTTP on a TLS port: say so in plain HTTP, as nginx does.
-                self._try_send(
-                    plain_response(
-                        400, "Bad Request", PLAIN_HTTP_ON_TLS_PORT + "\n", self.server.software
-                    )
-                )
-                self.close_gracefully()
-                return Ready.CLOSED
-            try:
-                sock = self.socket = self.tls.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
-            except OSError:
-                self.close()
-                return Ready.CLOSED
-        try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self.want_write = False
-            return Ready.WAIT
-        except ssl.SSLWantWriteError:
-            self.want_write = True
-            return Ready.WAIT
-        except OSError as exc:  # SSLError included: a bad hello, an unknown CA, a reset
-            error_log.debug("TLS handshake with %s failed: %s", self.remote_addr, exc)
-            self.close()
-            return Ready.CLOSED
-        self.want_write = False
-        self.state = State.HEAD
-        self.tls_environ = connection_environ(sock)
-        if sock.pending():
-            return self.on_readable()
-        return Ready.WAIT
-
     def take_pending(self) -> bytes:
         """Bytes TLS has decrypted and holds, which no poller event will announce."""
-        sock = self.socket
-        if not isinstance(sock, ssl.SSLSocket):
-            return b""
-        data = b""
-        try:
-            while size := sock.pending():
-                piece = sock.recv(size)
-                if not piece:
-                    break
-                data += piece
-        except OSError:
-            pass  # what was read is kept; the error shows again on the next read
-        return data
+        return edge.tls_pending(self.socket)
 
     def expire(self, now: float) -> bool:
         """Close if parked past its deadline (acceptor side). True when closed."""
@@ -321,12 +218,12 @@ class HttpConnection:
             # RFC 9110 §15.5.9: a head or body that did not arrive in time.
             error = RequestTimeout("timed out")
             data = error_response(error, self.server.software)
-            self._try_send(data)
+            self.try_send(data)
             log_refusal(self, error, len(data))
         self.close()
         return True
 
-    def _try_send(self, data: bytes) -> None:
+    def try_send(self, data: bytes) -> None:
         with contextlib.suppress(OSError):
             self.socket.send(data)
 
@@ -383,7 +280,7 @@ class HttpConnection:
             self.requests += 1
             if server.access_logging:
                 log_request(req)
-            if req.close_connection or server.stopping:
+            if req.close_connection:  # stopping made it so, if this response was sent after
                 self.close_gracefully()
                 return served
             if self.tls is not None:

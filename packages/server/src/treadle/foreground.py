@@ -49,30 +49,21 @@ def run(
     thread (the only one Python delivers signals to), and are restored on return.
     """
     stop_timeout = graceful_timeout
-    stopping = False
-    received: list[int] = []
+    received: list[str] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        # No logging here: the handler may run inside a write to the same stream, which the
-        # logging call would re-enter. The main thread logs the signals once start() returns.
-        nonlocal stop_timeout, stopping
-        if signum == signal.SIGINT or stopping:
+        # Flags and a wake-up only: no logging here. A signal can land while the main thread
+        # is inside a write to stderr (the startup line, say); logging from the handler then
+        # raises a reentrant-write error before the stop is even asked for.
+        nonlocal stop_timeout
+        first = not received
+        received.append(signal.Signals(signum).name)
+        if signum == signal.SIGINT or not first:
             stop_timeout = 0.0
-        if stopping or not stop_timeout:
+        if not first or not stop_timeout:
             server.hurry()
         else:
             server.interrupt()
-        stopping = True
-        received.append(signum)
-
-    def log_signals() -> None:
-        for signum in received:
-            error_log.info(
-                "%s: stopping%s",
-                signal.Signals(signum).name,
-                f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else " now",
-            )
-        received.clear()
 
     with _signals_to(on_signal):
         server.prepare()
@@ -83,10 +74,18 @@ def run(
             systemd.notify(f"READY=1\nSTATUS=listening on {where}")
             server.start()
         finally:
-            log_signals()
             systemd.notify("STOPPING=1")
+            if received:
+                error_log.info(
+                    "%s: stopping%s",
+                    " then ".join(received),
+                    f" (up to {stop_timeout:g} s for in-flight requests)"
+                    if stop_timeout
+                    else " now",
+                )
             server.stop(stop_timeout)
-            log_signals()
+            if len(received) > 1:
+                error_log.info("%s received while stopping", " then ".join(received[1:]))
 
 
 @contextlib.contextmanager

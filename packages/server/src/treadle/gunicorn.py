@@ -88,6 +88,8 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn has no type hin
             proxy_protocol=proxy_protocol,
             shared_listeners=True,
             heartbeat=self.heartbeat,
+            request_limit=self.max_requests,
+            on_request_limit=self.request_limit_reached,
         )
         self._share_logging()
         self.server = server
@@ -99,18 +101,23 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn has no type hin
 
     def heartbeat(self) -> None:
         """From the acceptor, about every quarter second: tell the arbiter all is well; stop
-        when the arbiter is gone or ``--max-requests`` is reached."""
+        when the arbiter is gone."""
         server = self.server
         assert server is not None
         self.notify()
         if self.ppid != os.getppid():
             self.log.info("Parent changed, shutting down: %s", self)
             self.alive = False
-        elif server.requests.served >= self.max_requests and self.alive:
-            self.log.info("Autorestarting worker after current request.")
-            self.alive = False
         if not self.alive:
             server.interrupt()
+
+    def request_limit_reached(self) -> None:
+        """``--max-requests`` are in: accept no more, finish them, and let the arbiter start
+        the next worker."""
+        self.log.info("Autorestarting worker after current request.")
+        self.alive = False
+        if self.server is not None:
+            self.server.interrupt()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGTERM: stop gracefully (no logging in a signal handler)."""

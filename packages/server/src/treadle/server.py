@@ -20,10 +20,11 @@ not arrived yet ``FIRST_REQUEST_GRACE`` for it, serves every request that has ar
 and a last line says how the server stopped. With ``shared_listeners`` (other processes accept
 on the same sockets: treadle's supervisor, gunicorn) the backlog is left to them.
 
-Process managers get three small hooks: ``heartbeat`` (called by the acceptor about every
-``SWEEP_INTERVAL``), ``stats_source`` (the stats path answers for every worker process) and
-``shared_listeners``; ``open_listener()`` binds a socket the way the server does, for a
-supervisor that binds once for all its workers.
+Process managers get a few small hooks: ``heartbeat`` (called by the acceptor about every
+``SWEEP_INTERVAL``), ``on_request_limit`` (once ``request_limit`` requests are in),
+``stats_source`` (the stats path answers for every worker process) and ``shared_listeners``;
+``open_listener()`` binds a socket the way the server does, for a supervisor that binds once
+for all its workers.
 
 With ``stats_path`` set, requests for that path are answered here, by the acceptor, so the
 numbers stay readable when every worker is busy.
@@ -36,6 +37,7 @@ import errno
 import json
 import logging
 import os
+import select
 import socket
 import ssl
 import stat
@@ -252,6 +254,8 @@ class HttpServer:
         proxy_protocol: bool = False,
         shared_listeners: bool = False,
         heartbeat: Callable[[], None] | None = None,
+        request_limit: int | None = None,
+        on_request_limit: Callable[[], None] | None = None,
         stats_source: StatsSource | None = None,
     ) -> None:
         if isinstance(bind_addr, (str, tuple, socket.socket)):
@@ -280,6 +284,13 @@ class HttpServer:
         # Called by the acceptor about every SWEEP_INTERVAL while it serves: a process manager's
         # liveness signal comes from the loop that must be alive.
         self.heartbeat = heartbeat
+        # Called by the acceptor once this many requests have been handed to the workers (a
+        # process manager's --max-requests); if it interrupt()s, nothing more is accepted, so
+        # the count is met to the request. Requests a client pipelined behind another count
+        # as one.
+        self.request_limit = request_limit
+        self.on_request_limit = on_request_limit
+        self._dispatched = 0
         # Given this server's stats(), every worker process's (each with its "pid"): the stats
         # path then answers them all and their total.
         self.stats_source = stats_source
@@ -432,6 +443,8 @@ class HttpServer:
         assert self._poller is not None
         accepted = False
         while True:
+            if self._interrupted and not self.stopping:
+                return  # told to stop (a hook, a signal): the accept loop ends next
             if accepted and self.shared_listeners:
                 # One at a time: the other processes polling this socket take the rest, so a
                 # burst of connections is spread over them instead of landing on whoever woke
@@ -472,14 +485,16 @@ class HttpServer:
             self._poller.park(conn)
 
     def _make_room(self) -> bool:
-        """At the connection limit, close the longest-idle connections that hold nothing
-        (idle keep-alive, or silent since accepted), a sixteenth of the limit at a time so
-        that the search is paid for rarely. False when none could be closed."""
+        """At the connection limit, close connections that hold nothing (silent since
+        accepted first, then idle keep-alive, longest idle first), a sixteenth of the limit at
+        a time so that the search is paid for rarely. False when none could be closed."""
         assert self._poller is not None
         idle = [conn for conn in self._conns.values() if conn.parked_at and conn.idle]
         if not idle:
             return False
-        idle.sort(key=lambda conn: conn.parked_at)
+        # Connections that never sent a request go first (a client that connects and waits
+        # is the cheapest way to hold a slot), then idle keep-alive ones, longest idle first.
+        idle.sort(key=lambda conn: (conn.requests > 0, conn.parked_at))
         for conn in idle[: max(1, self.max_connections // 16)]:
             self._poller.discard(conn)
             conn.close()
@@ -516,6 +531,12 @@ class HttpServer:
         if self.stats_path is not None and self._is_stats_request(conn.buf):
             self._answer_stats(conn)
             return
+        self._dispatched += 1
+        if self._dispatched == self.request_limit and self.on_request_limit is not None:
+            try:
+                self.on_request_limit()
+            except Exception:
+                error_log.exception("request limit hook failed")
         if not self.requests.put(conn):
             self._shed += 1
             with contextlib.suppress(OSError):
@@ -550,8 +571,8 @@ class HttpServer:
     def park(self, conn: HttpConnection) -> None:
         """Hand a connection back to the poller (any thread)."""
         assert self._poller is not None
-        if self.stopping and conn.state is State.HEAD and not conn.buf:
-            conn.close()
+        if self.stopping and conn.idle and not _readable(conn.socket):
+            conn.close()  # idle while stopping; a request already on its way is still served
             return
         self._poller.park(conn)
 
@@ -698,6 +719,16 @@ class HttpServer:
         for path, identity in self._unix_paths.items():
             remove_unix_socket(path, identity)
         self._unix_paths = {}
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Bytes (or an EOF) wait to be read; without waiting."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return False
 
 
 def file_identity(path: str) -> tuple[int, int, int]:

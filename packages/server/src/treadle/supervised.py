@@ -106,7 +106,6 @@ class Supervised:
     ppid: int
     number: int
     max_requests: int | None
-    _recycling: bool = False
     _published_at: float = 0.0
     _server: HttpServer | None = None
 
@@ -144,6 +143,8 @@ class Supervised:
         self._server = server
         server.shared_listeners = True
         server.heartbeat = self.heartbeat
+        server.request_limit = self.max_requests
+        server.on_request_limit = self.recycle
         if self.board is not None:
             server.stats_source = self.all_stats
 
@@ -160,21 +161,16 @@ class Supervised:
             error_log.warning("worker %d: the supervisor is gone; stopping", self.number)
             server.interrupt()
             return
-        if (
-            self.max_requests is not None
-            and not self._recycling
-            and server.requests.served >= self.max_requests
-        ):
-            self._recycling = True
-            error_log.info(
-                "worker %d: served %d requests (--max-requests): to be replaced",
-                self.number,
-                server.requests.served,
-            )
-            self._tell(RECYCLE)
         now = time.monotonic()
         if self.board is not None and now - self._published_at >= STATS_INTERVAL:
             self.publish(server.stats())
+
+    def recycle(self) -> None:
+        """--max-requests reached: ask for a replacement (this one serves on until it is
+        ready, then the supervisor stops it)."""
+        error_log.info("worker %d: %d requests (--max-requests): to be replaced", self.number,
+                       self.max_requests)  # fmt: skip
+        self._tell(RECYCLE)
 
     def _tell(self, message: bytes) -> None:
         with contextlib.suppress(OSError):  # the supervisor is gone; the heartbeat notices
