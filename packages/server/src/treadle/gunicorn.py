@@ -13,7 +13,7 @@ What of gunicorn's settings applies, and how:
     --timeout S                  the worker's heartbeat comes from the accept loop, so a
                                  worker whose acceptor is stuck is killed by the arbiter
     --graceful-timeout S         SIGTERM lets in-flight requests finish within it
-    --max-requests N (+ jitter)  served, the worker stops gracefully and the arbiter replaces it
+    --max-requests N (+ jitter)  N requests in, it accepts no more, finishes them and stops
     --limit-request-line N       treadle's --max-request-line (0: no limit but the head size)
     --limit-request-fields N     --max-header-count (0: gunicorn's ceiling, 32768)
     --limit-request-field_size N --max-field-line (0: no limit but the head size)
