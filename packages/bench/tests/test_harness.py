@@ -166,7 +166,8 @@ def test_what_a_second_process_buys_is_taken_round_by_round() -> None:
     result = ScenarioResult(SCENARIOS[8], list(SCENARIOS[8].lineup))
 
     def cpu(rps: float, server: float) -> dict[str, float]:
-        return {**m(rps, 10), "server_cpu": server, "wrk_cpu": 0.9}
+        return {**m(rps, 10), "server_cpu": server, "wrk_cpu": 0.25, "other_cpu": 0.0,
+                "idle_cpu": 2 - server - 0.25}  # fmt: skip
 
     result.rounds = [
         {"treadle": cpu(1000, 1.0), "treadle-w2": cpu(1100, 1.1)},
@@ -175,7 +176,8 @@ def test_what_a_second_process_buys_is_taken_round_by_round() -> None:
     assert report.pair_ratios(result, "treadle", "treadle-w2") == [1.1, 1.2]
     text = report.processes_section(result, report.summarise(result))
     assert "| treadle | 750 | 850 | 1.15x (1.10-1.20) |" in text
-    assert "it used a median 0.90 of a core" in text
+    assert "used a median 1.00 core(s), wrk 0.25" in text and "held back by its one GIL" in text
+    assert "treadle served 1.15x (1.10-1.20) the requests of one process" in text
     versions = ScenarioResult(SCENARIOS[9], list(SCENARIOS[9].lineup))
     versions.rounds = [{"treadle-py311": m(1000, 10), "treadle-py313": m(900, 12)}]
     text = report.versions_section(versions, report.summarise(versions))

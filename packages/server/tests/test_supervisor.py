@@ -405,3 +405,17 @@ def test_bad_process_arguments_are_one_line_and_exit_2() -> None:
         )
         assert out.returncode == 2
         assert len(out.stderr.splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_socket_activated_workers_share_systemds_socket(site: Path) -> None:
+    from .test_systemd import ACTIVATE
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        fd = listener.fileno()
+        argv = [sys.executable, "-c", ACTIVATE, str(fd), "-w", "2", "webapp:app"]
+        with started(argv, cwd=site, pass_fds=[fd]) as tree:
+            assert tree.listening() == listener.getsockname()
+            pids = ready_pids(tree)
+            assert {answer(tree)[1] for _ in range(4)} <= set(pids)
+            tree.signal(signal.SIGTERM)
+            assert tree.wait() == 0

@@ -125,15 +125,16 @@ def table(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
         cpu = bool(s.lineup)
         head = ["server", "req/s", "spread", *(["MiB/s"] if mib else []),
                 f"req/s ÷ {s.reference}", "p50 ms", "p99 ms", f"p99 ÷ {s.reference}", "max ms",
-                *(["server CPU", "wrk CPU", "other CPU"] if cpu else []), "errors"]  # fmt: skip
+                *(["server CPU", "wrk CPU", "other CPU", "idle CPU"] if cpu else []),
+                "errors"]  # fmt: skip
         rows = [
             [
                 x.server, f"{x.median['rps']:,.0f}", _spread(x),
                 *([f"{x.median['mib_s']:,.0f}"] if mib else []),
                 _ratio(x.rps_ratio), _ms(x.median["p50"]), _ms(x.median["p99"]),
                 _ratio(x.p99_ratio), _ms(x.median["max"]),
-                *([_cores(x.median.get(k)) for k in ("server_cpu", "wrk_cpu", "other_cpu")]
-                  if cpu else []),
+                *([_cores(x.median.get(k))
+                   for k in ("server_cpu", "wrk_cpu", "other_cpu", "idle_cpu")] if cpu else []),
                 str(x.errors),
             ]
             for x in summaries
@@ -327,20 +328,18 @@ def processes_section(result: ScenarioResult, summaries: Sequence[Summary]) -> s
         "p99 ms, 1 → 2 | server CPU, 1 → 2 | wrk CPU, 1 → 2 |",
         "|---|--:|--:|--:|--:|--:|--:|",
     ]
-    gains: list[float] = []
     for one, two in PROCESS_PAIRS:
         a, b = by_name.get(one), by_name.get(two)
         if a is None or b is None:
             continue
         ratios = pair_ratios(result, one, two)
-        gains += ratios
         lines.append(
             f"| {one} | {a.median['rps']:,.0f} | {b.median['rps']:,.0f} | {_ratio_range(ratios)} | "
             f"{_ms(a.median['p99'])} → {_ms(b.median['p99'])} | "
             f"{_cores(a.median.get('server_cpu'))} → {_cores(b.median.get('server_cpu'))} | "
             f"{_cores(a.median.get('wrk_cpu'))} → {_cores(b.median.get('wrk_cpu'))} |"
         )
-    if not gains:
+    if len(lines) == 2:
         return "\n".join(lines)
 
     def cpu(names: Sequence[str], key: str = "server_cpu") -> float:
@@ -348,51 +347,56 @@ def processes_section(result: ScenarioResult, summaries: Sequence[Summary]) -> s
         return statistics.median(values) if values else 0.0
 
     python_pairs = [pair for pair in PROCESS_PAIRS if not pair[0].startswith("granian")]
-    one = cpu([a for a, _ in python_pairs])
-    two = cpu([b for _, b in python_pairs])
-    wrk = cpu(list(by_name), "wrk_cpu")
-    other = cpu(list(by_name), "other_cpu")
+    ones, twos = [a for a, _ in python_pairs], [b for _, b in python_pairs]
     cores = os.cpu_count() or 1
-    free = max(0.0, cores - wrk - other)
     treadle = pair_ratios(result, "treadle", "treadle-w2")
     granian = pair_ratios(result, "granian", "granian-w2")
-    found_more = two - one > 0.1
-    lines.append(
-        f"\n**Why.** The machine has {cores} logical cores. While wrk ran, it used a median "
-        f"{wrk:.2f} of a core (one thread of C on epoll needs little at these rates), and work "
-        f"outside the benchmark (the machine's other processes, and time the hypervisor gave "
-        f"to other guests) {other:.2f}, which left about {free:.2f} core(s) for the server. A "
-        "Python process runs Python code on one core at a time (the GIL). With one process, "
-        f"treadle, its gunicorn worker and gunicorn gthread used a median {one:.2f} core(s); "
-        f"with two, {two:.2f}. The requests follow the CPU"
-        + (
-            f": treadle served {_ratio_range(treadle)} as many with two processes. "
-            if treadle
-            else ". "
+    idle_one, other_one = cpu(ones, "idle_cpu"), cpu(ones, "other_cpu")
+    text = [
+        f"\n**Why.** The machine has {cores} logical cores. With one process, the Python "
+        f"servers (treadle, its gunicorn worker, gunicorn gthread) used a median "
+        f"{cpu(ones):.2f} core(s), wrk {cpu(ones, 'wrk_cpu'):.2f} (one thread of C on epoll "
+        f"needs little at these rates), work outside the benchmark (other processes, and time "
+        f"the hypervisor gave other guests) {other_one:.2f}, and {idle_one:.2f} stayed idle."
+    ]
+    if idle_one >= 0.3:
+        text.append(
+            "So one process was not short of CPU: it was held back by its one GIL. Every "
+            "request passes from the acceptor thread to a worker thread and back, each hand-off "
+            "waits for the GIL and for a thread to wake, and only one thread runs Python at a "
+            "time, so more threads do not help. A second process has a GIL of its own: two "
+            "such chains run at once, on the CPU the first left idle."
         )
-        + (
-            "So the second process gains exactly what the first could not use: here a share "
-            "of the cores that the other work on the machine would otherwise have taken (the "
-            "scheduler divides time among runnable processes, and two processes are two "
-            "claims), or, on a quieter machine, the idle core. "
-            if found_more
-            else "Here the second process found no CPU the first could not use, so it could "
-            "only add its costs. "
+    elif other_one >= 0.3:
+        text.append(
+            "Other work on the machine took much of the second core. A second process then "
+            "gains what the scheduler gives it: it divides time among runnable processes, and "
+            "two processes are two claims."
         )
-        + "It has costs of its own: the processes and wrk take turns on two cores (context "
-        "switches, colder caches), and the connections split unevenly between the workers "
-        "(whichever is awake accepts them), so one may be busy while the other waits: the "
-        "p99 column shows it. With more cores than the load needs, or with the load coming "
-        "from other machines, each process adds up to one core's worth, until the cores or "
-        "the clients run out: that is what `--workers` is for."
-        + (
-            f" granian, whose HTTP work runs in Rust threads outside the GIL, went from "
-            f"{cpu(['granian']):.2f} to {cpu(['granian-w2']):.2f} core(s), and served "
+    else:
+        text.append(
+            "The cores were busy already, so a second process could only take turns with the first."
+        )
+    text.append(
+        f"With two processes: servers {cpu(twos):.2f} core(s), wrk {cpu(twos, 'wrk_cpu'):.2f}, "
+        f"other work {cpu(twos, 'other_cpu'):.2f}, idle {cpu(twos, 'idle_cpu'):.2f}"
+        + (f"; treadle served {_ratio_range(treadle)} the requests of one process." if treadle
+           else ".")
+        + " It cannot double on this machine: wrk and the kernel's loopback networking (counted "
+        "in each process's system time) need the same two cores, context switches among two "
+        "processes and wrk cost time, and the connections split unevenly between the workers "
+        "(whichever is awake accepts them), so one may be busy while the other waits. With "
+        "more cores than the load needs, or with the load coming from other machines, each "
+        "process adds up to one core's worth, until the cores or the clients run out: that "
+        "is what `--workers` is for."
+    )  # fmt: skip
+    if granian:
+        text.append(
+            f"granian, whose HTTP work runs in Rust threads outside the GIL, went from "
+            f"{cpu(['granian']):.2f} to {cpu(['granian-w2']):.2f} core(s) and served "
             f"{_ratio_range(granian)} as many requests with two workers."
-            if granian
-            else ""
         )
-    )
+    lines.append(" ".join(text))
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ and 3.13. Their measurements also say how much CPU the server's processes and wr
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -172,6 +173,7 @@ def _plain(server: Running, scenario: Scenario, settings: Settings) -> Measureme
     # Everything else that kept the cores busy meanwhile: other processes, the harness, steal.
     busy = (machine_busy_seconds() - machine) / wall
     out["other_cpu"] = max(0.0, busy - out["server_cpu"] - out["wrk_cpu"])
+    out["idle_cpu"] = max(0.0, (os.cpu_count() or 1) - busy)
     return out
 
 
