@@ -182,3 +182,29 @@ def test_what_a_second_process_buys_is_taken_round_by_round() -> None:
     versions.rounds = [{"treadle-py311": m(1000, 10), "treadle-py313": m(900, 12)}]
     text = report.versions_section(versions, report.summarise(versions))
     assert "| 3.13 | 900 | 0.90x | 12 | 1.20x |" in text
+
+
+def test_a_run_is_written_again_from_its_raw_figures(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from treadle_bench.scenarios import Settings
+
+    result = ScenarioResult(SCENARIOS[1], ["treadle", "waitress"])
+    result.rounds = [{"treadle": m(1000, 10), "waitress": m(500, 40)}]
+    results = {1: (result, report.summarise(result))}
+    started = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    finished = datetime(2026, 1, 2, 3, 24, tzinfo=UTC)
+    first = report.write_docs(
+        tmp_path, results, Settings(1, 5, 1, tmp_path), ["treadle", "waitress"], "scripts/bench",
+        "complete run", started, finished, ["CPU: test"], ["treadle 0"],
+    )  # fmt: skip
+    page = first.read_text()
+    run = report.load_run(tmp_path / "benchmarks.json")
+    assert (run.started, run.finished, run.machine) == (started, finished, ["CPU: test"])
+    assert run.results[1][0].rounds == result.rounds
+    again = report.write_docs(
+        tmp_path / "again", run.results, run.settings, run.servers, run.command, run.label,
+        run.started, run.finished, run.machine, run.versions,
+    )  # fmt: skip
+    assert again.read_text() == page
+    assert "2026-01-02 03:04-03:24 UTC" in page

@@ -45,6 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-docs", action="store_true", help="print the tables only")
     parser.add_argument("--note", default="", help="a sentence about this run for the docs page")
+    parser.add_argument(
+        "--render",
+        metavar="JSON",
+        help="measure nothing: write the page again from a run's benchmarks.json (after a "
+        "change to the report), into --docs or the JSON's own folder",
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (2 if args.quick else 5)
@@ -100,8 +106,22 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through every `finally` that stops a server
 
 
+def render(args: argparse.Namespace) -> int:
+    source = Path(args.render)
+    run = report.load_run(source)
+    path = report.write_docs(
+        Path(args.docs) if args.docs else source.parent, run.results, run.settings,
+        run.servers, run.command, run.label, run.started, run.finished, run.machine,
+        run.versions,
+    )  # fmt: skip
+    progress(f"wrote {path} from {source}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return render(args)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     ensure_wrk()
     limit = raise_fd_limit()

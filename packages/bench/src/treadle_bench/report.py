@@ -18,6 +18,7 @@ from treadle_bench.scenarios import (
     SCENARIOS,
     ScenarioResult,
     Settings,
+    servers_for,
 )
 from treadle_bench.servers import DEFAULT_SERVERS, SERVERS, find_python
 from treadle_bench.wrk import wrk_version
@@ -310,6 +311,37 @@ def versions() -> list[str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run read back from its benchmarks.json."""
+
+    results: dict[int, tuple[ScenarioResult, list[Summary]]]
+    settings: Settings
+    servers: list[str]
+    command: str
+    label: str
+    started: datetime
+    finished: datetime
+    machine: list[str]
+    versions: list[str]
+
+
+def load_run(path: Path) -> Run:
+    raw = json.loads(path.read_text())
+    settings = Settings(raw["rounds"], raw["duration_s"], raw["warmup_s"], path.parent)
+    servers = raw.get("servers") or list(DEFAULT_SERVERS)
+    results: dict[int, tuple[ScenarioResult, list[Summary]]] = {}
+    for number, data in raw["scenarios"].items():
+        scenario = SCENARIOS[int(number)]
+        names = data.get("servers") or servers_for(scenario, servers)
+        result = ScenarioResult(scenario, names, data["rounds"], data["failures"])
+        results[int(number)] = (result, summarise(result))
+    started = datetime.fromisoformat(raw["started_utc"])
+    finished = datetime.fromisoformat(raw.get("finished_utc") or raw["started_utc"])
+    return Run(results, settings, servers, raw["command"], raw["label"], started, finished,
+               raw["machine"], raw["versions"])  # fmt: skip
+
+
 def _python_version(python: str) -> str:
     import subprocess
 
@@ -367,13 +399,15 @@ def processes_section(result: ScenarioResult, summaries: Sequence[Summary]) -> s
             "time, so more threads do not help. A second process has a GIL of its own: two "
             "such chains run at once, on the CPU the first left idle."
         )
-    elif other_one >= 0.3:
+    if other_one >= 0.3:
         text.append(
-            "Other work on the machine took much of the second core. A second process then "
-            "gains what the scheduler gives it: it divides time among runnable processes, and "
-            "two processes are two claims."
-        )
-    else:
+            f"Other work on the machine took {other_one:.2f} core(s) meanwhile"
+            + (", so that idle CPU was all a second process could count on, with" if idle_one
+               >= 0.3 else "; a second process then gains")
+            + " what the scheduler gives a second claim on the cores (it divides time among "
+            "runnable processes)."
+        )  # fmt: skip
+    if idle_one < 0.3 and other_one < 0.3:
         text.append(
             "The cores were busy already, so a second process could only take turns with the first."
         )
@@ -432,25 +466,43 @@ def write_docs(
     command: str,
     label: str,
     started: datetime,
+    finished: datetime | None = None,
+    machine_lines: list[str] | None = None,
+    version_list: list[str] | None = None,
 ) -> Path:
+    """The page, its chart and the raw figures (from which ``load_run`` can write the page
+    again: ``--render``)."""
     docs.mkdir(parents=True, exist_ok=True)
     has_chart = chart(results, docs / CHART_NAME)
+    finished = finished or datetime.now(UTC)
+    machine_lines = machine_lines or machine()
+    version_list = version_list or versions()
     raw = {
         "command": command,
         "label": label,
         "started_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": finished.isoformat(timespec="seconds"),
         "rounds": settings.rounds,
         "duration_s": settings.duration,
         "warmup_s": settings.warmup,
-        "machine": machine(),
-        "versions": versions(),
+        "servers": list(servers),
+        "machine": machine_lines,
+        "versions": version_list,
         "scenarios": {
-            str(n): {"title": r.scenario.title, "rounds": r.rounds, "failures": r.failures}
+            str(n): {
+                "title": r.scenario.title,
+                "servers": r.servers,
+                "rounds": r.rounds,
+                "failures": r.failures,
+            }
             for n, (r, _) in results.items()
         },
     }
     (docs / "benchmarks.json").write_text(json.dumps(raw, indent=1) + "\n")
-    md = _markdown(results, settings, servers, command, label, started, has_chart)
+    md = _markdown(
+        results, settings, servers, command, label, (started, finished),
+        (machine_lines, version_list), has_chart,
+    )  # fmt: skip
     path = docs / "benchmarks.md"
     path.write_text(md)
     return path
@@ -462,10 +514,12 @@ def _markdown(
     servers: Sequence[str],
     command: str,
     label: str,
-    started: datetime,
+    when: tuple[datetime, datetime],
+    about: tuple[list[str], list[str]],
     has_chart: bool,
 ) -> str:
-    finished = datetime.now(UTC)
+    started, finished = when
+    machine_lines, version_list = about
     p: list[str] = []
     add = p.append
     add("# Benchmarks: treadle and its peers\n")
@@ -501,7 +555,7 @@ def _markdown(
         "not absolute figures across runs.\n"
     )
     add("## Machine and versions\n")
-    add("\n".join(f"- {line}" for line in [*machine(), ", ".join(versions())]) + "\n")
+    add("\n".join(f"- {line}" for line in [*machine_lines, ", ".join(version_list)]) + "\n")
     add("## Targets (issue 6)\n")
     add(targets_table(targets(results)) + "\n")
     if has_chart:
