@@ -1,9 +1,10 @@
-"""Samples the server's stats endpoint (treadle's `--stats-path`) during the run.
+"""Samples the run every half second: users by class, and the server, as far as it can be seen.
 
-treadle answers the stats path from its acceptor thread, so a sample arrives even when every
-worker is busy. Any other server simply has no samples: the test still runs, the plot just
-lacks the pool panel. Locust patches the standard library for gevent, so the blocking call in
-`fetch` yields to the users while it waits.
+Users come from the runner. The server is read from its stats endpoint when it has one
+(treadle's `--stats-path`, answered from the acceptor thread even when every worker is busy) and
+from /proc when its PID is known (see _procstat); without either the samples hold the users
+alone and the plot draws what the client saw. Locust patches the standard library for gevent,
+so the blocking calls here yield to the users while they wait.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]
+
+from _procstat import ProcSampler
 
 SAMPLE_EVERY = 0.5
 
@@ -30,10 +33,18 @@ def fetch(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def users_by_class(runner: Any) -> dict[str, int]:
+    counts = getattr(runner, "reported_user_classes_count", None)
+    if counts is None:
+        counts = runner.user_classes_count
+    return {f"users_{name}": int(n) for name, n in dict(counts).items()}
+
+
 @dataclass(slots=True)
 class Sampler:
-    url: str
-    user_count: Any  # a callable giving the runner's current user count
+    runner: Any
+    stats_url: str | None
+    proc: ProcSampler | None
     rows: list[dict[str, Any]] = field(default_factory=list)
     _greenlet: Any = None
 
@@ -44,14 +55,18 @@ class Sampler:
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
 
+    def sample(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"t": time.time(), **users_by_class(self.runner)}
+        if self.stats_url and (stats := fetch(self.stats_url)) is not None:
+            row.update(stats)
+        if self.proc is not None:
+            row.update(self.proc.sample())
+        return row
+
     def _run(self) -> None:
         while True:
             started = time.time()
-            stats = fetch(self.url)
-            row: dict[str, Any] = {"t": started, "users": self.user_count()}
-            if stats is not None:
-                row.update(stats)
-            self.rows.append(row)
+            self.rows.append(self.sample())
             gevent.sleep(max(0.0, SAMPLE_EVERY - (time.time() - started)))
 
     def write_csv(self, path: str, t0: float) -> None:
