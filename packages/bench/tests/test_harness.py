@@ -104,3 +104,18 @@ def test_options_and_shown_command() -> None:
         "--duration",
         "3",
     ]
+
+
+def test_https_scenario_runs_the_servers_that_terminate_tls() -> None:
+    from treadle_bench.servers import TlsFiles
+
+    https = SCENARIOS[7]
+    assert https.tls and "https://" in https.wrk_line(5)
+    names = servers_for(https, ["treadle", "waitress", "cheroot", "gunicorn-gthread", "granian"])
+    assert names == ["treadle", "gunicorn-gthread", "granian"]
+    files = TlsFiles(Path("c.pem"), Path("k.pem"))
+    for name in names:
+        argv = SERVERS[name].command(4321, files)
+        assert "c.pem" in argv and "k.pem" in argv
+        assert argv[-1] == "treadle_bench.app:app"  # the options come before the app
+        assert "server.pem" in SERVERS[name].shown(tls=True)

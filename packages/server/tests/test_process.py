@@ -152,7 +152,10 @@ def test_defect9_sigterm_right_after_the_listening_line_is_kept() -> None:
     for _ in range(3):
         with treadle() as server:
             server.proc.send_signal(signal.SIGTERM)
-            assert server.proc.wait(5) == 0
+            try:
+                assert server.proc.wait(10) == 0
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running after SIGTERM; it said {server.lines}")
             server.wait_for("stopped")
 
 
@@ -165,8 +168,8 @@ def test_defect9_sigint_after_sigterm_stops_at_once() -> None:
         server.wait_for("SIGTERM: stopping")
         started = time.monotonic()
         server.proc.send_signal(signal.SIGINT)
-        assert server.proc.wait(5) == 0
-        assert time.monotonic() - started < 3
+        assert server.proc.wait(10) == 0
+        assert time.monotonic() - started < 10  # not the 30 s graceful timeout
         line = server.wait_for("graceful deadline")
         assert "1 cut" in line and "GET /sleep?ms=20000 HTTP/1.1" in line
         client.close()
@@ -177,5 +180,5 @@ def test_defect9_stop_is_logged_with_how_it_ended(signum: int) -> None:
     with treadle() as server:
         assert server.connect().request(HELLO).status == 200
         server.proc.send_signal(signum)
-        assert server.proc.wait(5) == 0
+        assert server.proc.wait(10) == 0
         assert "none cut" in server.wait_for("stopped")

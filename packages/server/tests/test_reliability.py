@@ -124,7 +124,7 @@ def test_defect4_crlf_flood_is_refused_at_once(
             client.send(b"\r\n" * 32768)
         response = client.read_response()
         assert response.status == 400 and client.at_eof()
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 5.0  # not the 10 s head deadline
 
 
 def test_defect4_empty_lines_do_not_reset_the_head_deadline(
@@ -142,7 +142,7 @@ def test_defect4_empty_lines_do_not_reset_the_head_deadline(
             if _readable(client.sock, 0.1):
                 break
         assert client.read_response().status == 408
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 3.5  # the trickle alone lasts 4 s
 
 
 def _readable(sock: socket.socket, timeout: float) -> bool:
@@ -201,8 +201,8 @@ def test_defect6_six_non_readers_do_not_starve_a_seventh_client(
             assert time.monotonic() < deadline, srv.stats()
             time.sleep(0.01)
         started = time.monotonic()
-        assert connect(srv, timeout=3.0).request(HELLO).body == b"hello 0"
-        assert time.monotonic() - started < 1.0
+        assert connect(srv, timeout=10.0).request(HELLO).body == b"hello 0"
+        assert time.monotonic() - started < 5.0  # not the hogs' 30 s send deadline
         stats = srv.stats()
         assert stats["threads"] <= 10  # replacements are capped at twice the pool
 
@@ -259,7 +259,7 @@ def test_defect8_upload_below_the_minimum_rate_gets_408(
             if _readable(client.sock, 0.1):
                 break
         assert client.read_response().status == 408
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < 4.5  # the trickle alone lasts 6 s
 
 
 def test_defect8_connection_limit_evicts_the_oldest_idle_connection(

@@ -31,7 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds per scenario (default 3; quick 1)")
     parser.add_argument("--duration", type=int, help="seconds per measurement (default 5)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up load (default 1; 0: none)")
-    parser.add_argument("--scenarios", default="1,2,3,4,5,6", help="e.g. 1,3 (default all)")
+    parser.add_argument(
+        "--scenarios", default=",".join(map(str, SCENARIOS)), help="e.g. 1,3 (default all)"
+    )
     parser.add_argument(
         "--servers",
         default=",".join(DEFAULT_SERVERS),

@@ -381,6 +381,8 @@ def _markdown(
             continue
         spec = SERVERS[name]
         add(f"| {name} | `{spec.shown()}` | {spec.note} |")
+        if spec.tls_template and 7 in results:
+            add(f"| {name} (S7) | `{spec.shown(tls=True)}` | the same, over HTTPS |")
     add(
         "\nEvery server's idle keep-alive timeout is raised to 300 s (treadle `--keep-alive`, "
         "waitress `--channel-timeout`, gunicorn `--keep-alive`, cheroot `timeout`; granian keeps "
@@ -389,7 +391,10 @@ def _markdown(
         "open connections are raised the same way (waitress, cheroot, gunicorn gthread) so "
         "that 1,000 idle connections fit. No server writes an access log.\n\n"
         "gunicorn sync answers every request with `Connection: close`, so in S1, S2 and S4 "
-        "wrk reconnects for each request; its figures there are those of S3's workload.\n"
+        "wrk reconnects for each request; its figures there are those of S3's workload.\n\n"
+        "S7 serves HTTPS with one certificate for 127.0.0.1 made by trustme for the run; "
+        "only the servers that terminate TLS themselves take part (waitress and this "
+        "harness's cheroot launcher do not).\n"
     )
     add("## Running it\n")
     add(

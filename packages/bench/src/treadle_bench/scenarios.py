@@ -1,4 +1,4 @@
-"""The six scenarios and the loop that runs them.
+"""The seven scenarios and the loop that runs them.
 
 Within a scenario every round starts each server afresh, one after another, and rotates the order
 from round to round, so slow drifts of a noisy machine land on every server alike; each peer's
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from treadle_bench.idle import IdleConnections
-from treadle_bench.servers import SERVERS, Running, running, tree_rss_kib
+from treadle_bench.servers import SERVERS, Running, TlsFiles, running, tree_rss_kib
 from treadle_bench.wrk import WrkResult, run_wrk
 
 IDLE_CONNECTIONS = 1000
@@ -31,12 +31,14 @@ class Scenario:
     close: bool = False
     extra_servers: tuple[str, ...] = ()
     idle: bool = False
+    tls: bool = False  # HTTPS, with the servers that can serve it
 
     def wrk_line(self, duration: int) -> str:
         close = ' -H "Connection: close"' if self.close else ""
+        scheme = "https" if self.tls else "http"
         return (
             f"wrk -t1 -c{self.connections} -d{duration}s --timeout=5s{close}"
-            f" -s summary.lua http://127.0.0.1:$PORT{self.path}"
+            f" -s summary.lua {scheme}://127.0.0.1:$PORT{self.path}"
         )
 
 
@@ -69,6 +71,14 @@ SCENARIOS: dict[int, Scenario] = {
             "/hello",
             50,
             idle=True,
+        ),
+        Scenario(
+            7,
+            "hello world over HTTPS, keep-alive, 50 connections",
+            "HTTPS hello\n50 conns",
+            "/hello",
+            50,
+            tls=True,
         ),
     )
 }
@@ -149,6 +159,8 @@ def servers_for(scenario: Scenario, chosen: Sequence[str]) -> list[str]:
         names += [extra for extra in scenario.extra_servers if extra not in names]
     if scenario.idle:
         names = [name for name in names if SERVERS[name].keeps_alive]
+    if scenario.tls:
+        names = [name for name in names if SERVERS[name].tls_template]
     return names
 
 
@@ -161,13 +173,14 @@ def run_scenario(
     names = servers_for(scenario, chosen)
     result = ScenarioResult(scenario, names)
     measure = _with_idle if scenario.idle else _plain
+    tls = TlsFiles.create(settings.logdir) if scenario.tls else None
     for index in range(settings.rounds):
         shift = index % len(names)
         order = names[shift:] + names[:shift]
         measured: dict[str, Measurement] = {}
         for name in order:
             try:
-                with running(SERVERS[name], settings.logdir) as server:
+                with running(SERVERS[name], settings.logdir, tls) as server:
                     measurement = measure(server, scenario, settings)
                     server.check_alive()
             except Exception as exc:  # one server's failure must not end the whole run

@@ -37,22 +37,46 @@ class ServerSpec:
     template: str  # split on spaces first, then each word formatted
     note: str
     keeps_alive: bool = True
+    tls_template: str = ""  # what serves HTTPS with {cert} and {key}; "" when it cannot
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, tls: TlsFiles | None = None) -> list[str]:
         bindir = os.path.dirname(sys.executable)
         fill = {"port": port, "threads": THREADS, "app": APP, "bin": bindir}
-        return [
-            sys.executable if word == "{python}" else word.format(**fill)
-            for word in self.template.split()
-        ]
+        words = self.template.split()
+        if tls is not None:
+            fill.update(cert=str(tls.cert), key=str(tls.key))
+            words[-1:-1] = self.tls_template.split()  # options before the app argument
+        return [sys.executable if word == "{python}" else word.format(**fill) for word in words]
 
-    def shown(self) -> str:
+    def shown(self, tls: bool = False) -> str:
         """The command as the docs print it: no path of this machine, $PORT for the port."""
         fill = {"port": "$PORT", "threads": THREADS, "app": APP, "bin": ""}
+        fill.update(cert="server.pem", key="server.key")
+        words = self.template.split()
+        if tls:
+            words[-1:-1] = self.tls_template.split()
         return " ".join(
             "python" if word == "{python}" else word.replace("{bin}/", "").format(**fill)
-            for word in self.template.split()
+            for word in words
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A certificate for 127.0.0.1 and its key (PKCS#8 PEM, which every server reads)."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> TlsFiles:
+        import trustme
+
+        issued = trustme.CA().issue_cert("127.0.0.1", "localhost")
+        files = cls(folder / "server.pem", folder / "server.key")
+        issued.cert_chain_pems[0].write_to_path(str(files.cert))
+        issued.private_key_pem.write_to_path(str(files.key))
+        return files
 
 
 _KA = KEEP_ALIVE_SECONDS
@@ -64,6 +88,7 @@ SERVERS: dict[str, ServerSpec] = {
             "{python} -m treadle --bind 127.0.0.1:{port} --threads {threads}"
             f" --keep-alive {_KA} --log-level warning {{app}}",
             "a fixed pool of 10 worker threads",
+            tls_template="--certfile {cert} --keyfile {key}",
         ),
         ServerSpec(
             "treadle-max64",
@@ -88,6 +113,7 @@ SERVERS: dict[str, ServerSpec] = {
             "{bin}/gunicorn -k gthread -w 1 --threads {threads} --worker-connections 4000"
             f" --keep-alive {_KA} -b 127.0.0.1:{{port}} --log-level warning {{app}}",
             "one worker process with 10 threads; worker-connections raised from 1,000",
+            tls_template="--certfile {cert} --keyfile {key}",
         ),
         ServerSpec(
             "gunicorn-sync",
@@ -101,6 +127,7 @@ SERVERS: dict[str, ServerSpec] = {
             "{bin}/granian --interface wsgi --http 1 --host 127.0.0.1 --port {port}"
             " --workers 1 --blocking-threads {threads} --log-level warning {app}",
             "Rust server, the non-Python reference: 1 worker, 10 blocking threads run the app",
+            tls_template="--ssl-certificate {cert} --ssl-keyfile {key}",
         ),
     )
 }
@@ -120,10 +147,11 @@ class Running:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def check_alive(self) -> None:
         """Raise with the end of the server's log when it has exited under us."""
@@ -166,15 +194,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running(spec: ServerSpec, logdir: Path) -> Iterator[Running]:
-    """Start ``spec`` on a free port, wait until it accepts, and always stop it afterwards."""
+def running(spec: ServerSpec, logdir: Path, tls: TlsFiles | None = None) -> Iterator[Running]:
+    """Start ``spec`` on a free port (serving HTTPS with ``tls``), wait until it accepts, and
+    always stop it afterwards."""
     port = free_port()
     fd, name = tempfile.mkstemp(prefix=f"{spec.name}-", suffix=".log", dir=logdir)
     log = Path(name)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with os.fdopen(fd, "wb") as out:
         proc = subprocess.Popen(
-            spec.command(port),
+            spec.command(port, tls),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -183,7 +212,7 @@ def running(spec: ServerSpec, logdir: Path) -> Iterator[Running]:
         )
     try:
         _wait_ready(proc, port, log)
-        yield Running(spec, proc, port, log)
+        yield Running(spec, proc, port, log, tls is not None)
     finally:
         _stop(proc)
 

@@ -11,14 +11,15 @@ import importlib
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
-from . import __version__, limits
+from . import __version__, limits, tls
 from .limits import Limits
-from .server import HttpServer, parse_bind_addr
+from .server import HttpServer, bind_scheme, parse_bind_addr
 from .wsgi import WSGIApp
 
 
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_bind,
         metavar="ADDR",
-        help="HOST:PORT, [IPv6]:PORT or a Unix socket path; repeatable (default 127.0.0.1:8000)",
+        help="HOST:PORT, [IPv6]:PORT, a Unix socket path, or http:// or https:// before "
+        "HOST:PORT; repeatable (default 127.0.0.1:8000)",
     )
     p.add_argument("--threads", type=_positive_int, default=5, help="worker threads (default 5)")
     p.add_argument("--max-threads", type=_positive_int, help="grow the pool up to this many")
@@ -128,7 +130,55 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
     )
     p.add_argument("--factory", action="store_true", help="APP is a factory: call it for the app")
+    tls = p.add_argument_group(
+        "TLS", "with --certfile, every --bind is TLS unless written http://HOST:PORT"
+    )
+    tls.add_argument("--certfile", metavar="FILE", help="the server's certificate chain (PEM)")
+    tls.add_argument("--keyfile", metavar="FILE", help="its private key (default: in --certfile)")
+    tls.add_argument("--keyfile-password", metavar="TEXT", help="the private key's password")
+    tls.add_argument(
+        "--keyfile-password-file", metavar="FILE", help="read the key's password from FILE"
+    )
+    tls.add_argument("--ca-certs", metavar="FILE", help="CA certificates for client certificates")
+    tls.add_argument(
+        "--client-cert",
+        choices=["none", "optional", "required"],
+        default="none",
+        help="ask clients for a certificate signed by --ca-certs (default none)",
+    )
+    tls.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list (TLS 1.2)")
     return p
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from the options, or None; one clear line when it fails."""
+    tls_options = (args.keyfile, args.keyfile_password, args.keyfile_password_file, args.ca_certs)
+    if args.certfile is None:
+        if any(tls_options) or args.client_cert != "none" or args.ssl_ciphers:
+            _fail("TLS options need --certfile")
+        if any(bind_scheme(addr) == "https" for addr in args.bind or []):
+            _fail("an https:// --bind needs --certfile")
+        return None
+    password = args.keyfile_password
+    if args.keyfile_password_file:
+        try:
+            with open(args.keyfile_password_file, encoding="utf-8") as file:
+                password = file.read().rstrip("\r\n")
+        except OSError as exc:
+            _fail(f"cannot read --keyfile-password-file: {exc}")
+    try:
+        return tls.server_context(
+            args.certfile,
+            args.keyfile,
+            password,
+            args.ca_certs,
+            args.client_cert,
+            args.ssl_ciphers,
+        )
+    except ssl.SSLError as exc:
+        _fail(f"cannot set up TLS: the certificate or key does not load ({exc.reason or exc})")
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot set up TLS: {exc}")
 
 
 class AppImportError(Exception):
@@ -191,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = load_app(args.app, args.factory)
     except AppImportError as exc:
         _fail(str(exc))
+    ssl_context = _ssl_context(args)
     try:
         _configure_logging(args.log_level, args.access_log)
     except OSError as exc:
@@ -213,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         queue_size=args.queue_size,
         stats_path=args.stats_path,
         max_connections=args.max_connections,
+        ssl_context=ssl_context,
     )
     stop_timeout = args.graceful_timeout
 

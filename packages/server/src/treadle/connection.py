@@ -7,10 +7,15 @@ serve every complete request in the buffer (pipelining, in order), then park it 
 worker ever waits on a client, and idle keep-alive connections cost a poller entry, not a thread.
 
     state     parked until                       then
+    HANDSHAKE the TLS handshake is done          HEAD (TLS listeners only; see tls.py)
     HEAD      a blank line ends a head           dispatch to a worker
     BODY      the body receiver is complete      dispatch (the request is pending)
     LINGER    the client closes, or a deadline   close (after a final response, drain what
                                                  the client still sends so it never sees RST)
+
+On a TLS connection the poller cannot see bytes that OpenSSL has already decrypted and holds
+(``pending()``): whoever reads (the acceptor) or is about to park (a worker) takes those first,
+so a request that arrived with the one before it never waits for a packet that is not coming.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from enum import Enum
@@ -27,7 +33,8 @@ from typing import TYPE_CHECKING
 from .accesslog import log_refusal, log_request
 from .errors import ClientGone, HttpError, RequestTimeout
 from .parser import check_partial_head, find_head_end, skip_empty_lines
-from .request import HttpRequest, error_response
+from .request import HttpRequest, error_response, plain_response
+from .tls import HANDSHAKE_RECORD, PLAIN_HTTP_ON_TLS_PORT, connection_environ
 from .workers import WorkerThread
 
 if TYPE_CHECKING:
@@ -43,12 +50,15 @@ STALL_GRACE = 0.02
 # once much of a large send buffer drains, so a slow but steady reader shows no readiness for
 # seconds while it does take bytes. Progress is bytes sent, not readiness.
 PROGRESS_INTERVAL = 0.5
+# A non-blocking send or receive that cannot go on now, on a plain or a TLS socket.
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class State(Enum):
     HEAD = 1
     BODY = 2
     LINGER = 3
+    HANDSHAKE = 4
 
 
 class Ready(Enum):
@@ -56,7 +66,7 @@ class Ready(Enum):
 
     WAIT = 1  # park it again
     DISPATCH = 2  # queue it for a worker
-    CLOSED = 3  # it is gone
+    CLOSED = 3  # it is gone (or it parked itself to linger)
 
 
 class HttpConnection:
@@ -79,11 +89,23 @@ class HttpConnection:
         "server",
         "socket",
         "state",
+        "tls",
+        "tls_environ",
+        "want_write",
     )
 
-    def __init__(self, server: HttpServer, sock: socket.socket, addr: object) -> None:
+    def __init__(
+        self,
+        server: HttpServer,
+        sock: socket.socket,
+        addr: object,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.server = server
         self.socket = sock
+        self.tls = tls
+        self.tls_environ: dict[str, str] | None = None
+        self.want_write = False  # parked for writability (a TLS handshake that must send)
         self.fd = sock.fileno()
         if isinstance(addr, tuple):
             self.remote_addr, self.remote_port = str(addr[0]), str(addr[1])
@@ -91,7 +113,7 @@ class HttpConnection:
             self.remote_addr, self.remote_port = "", ""
         self.buf = b""
         self.scanned = 0  # buf[:scanned] holds no head end: never rescan it
-        self.state = State.HEAD
+        self.state = State.HANDSHAKE if tls is not None else State.HEAD
         self.pending: HttpRequest | None = None
         self.active: HttpRequest | None = None  # the request a worker is answering
         self.error: HttpError | None = None
@@ -104,8 +126,8 @@ class HttpConnection:
 
     @property
     def idle(self) -> bool:
-        """Waiting for a request of which nothing has arrived."""
-        return self.state is State.HEAD and not self.buf
+        """Waiting for a request of which nothing has arrived (perhaps still shaking hands)."""
+        return (self.state is State.HEAD or self.state is State.HANDSHAKE) and not self.buf
 
     @property
     def has_request(self) -> bool:
@@ -124,15 +146,19 @@ class HttpConnection:
     # -- acceptor side ---------------------------------------------------------------------------
 
     def on_readable(self) -> Ready:
+        if self.state is State.HANDSHAKE:
+            return self._handshake()
         try:
             data = self.socket.recv(RECV_SIZE)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             return Ready.WAIT
         except OSError:
             data = b""
         if not data:
             self.close()
             return Ready.CLOSED
+        if self.tls is not None:
+            data += self.take_pending()
         now = time.monotonic()
         if self.state is State.LINGER:
             return Ready.WAIT  # discard what a closing client still sends
@@ -171,6 +197,71 @@ class HttpConnection:
         self.deadline = min(now + limits.timeout, self.deadline + taken / limits.min_upload_rate)
         return Ready.WAIT
 
+    def _handshake(self) -> Ready:
+        """Advance the TLS handshake as far as the bytes that have arrived allow."""
+        sock = self.socket
+        if not isinstance(sock, ssl.SSLSocket):
+            assert self.tls is not None
+            try:
+                first = sock.recv(1, socket.MSG_PEEK)
+            except BlockingIOError:
+                return Ready.WAIT
+            except OSError:
+                first = b""
+            if not first:
+                self.close()
+                return Ready.CLOSED
+            if first[0] != HANDSHAKE_RECORD:
+                # Plain HTTP on a TLS port: say so in plain HTTP, as nginx does.
+                self._try_send(
+                    plain_response(
+                        400, "Bad Request", PLAIN_HTTP_ON_TLS_PORT + "\n", self.server.software
+                    )
+                )
+                self.close_gracefully()
+                return Ready.CLOSED
+            try:
+                sock = self.socket = self.tls.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except OSError:
+                self.close()
+                return Ready.CLOSED
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.want_write = False
+            return Ready.WAIT
+        except ssl.SSLWantWriteError:
+            self.want_write = True
+            return Ready.WAIT
+        except OSError as exc:  # SSLError included: a bad hello, an unknown CA, a reset
+            error_log.debug("TLS handshake with %s failed: %s", self.remote_addr, exc)
+            self.close()
+            return Ready.CLOSED
+        self.want_write = False
+        self.state = State.HEAD
+        self.tls_environ = connection_environ(sock)
+        if sock.pending():
+            return self.on_readable()
+        return Ready.WAIT
+
+    def take_pending(self) -> bytes:
+        """Bytes TLS has decrypted and holds, which no poller event will announce."""
+        sock = self.socket
+        if not isinstance(sock, ssl.SSLSocket):
+            return b""
+        data = b""
+        try:
+            while size := sock.pending():
+                piece = sock.recv(size)
+                if not piece:
+                    break
+                data += piece
+        except OSError:
+            pass  # what was read is kept; the error shows again on the next read
+        return data
+
     def expire(self, now: float) -> bool:
         """Close if parked past its deadline (acceptor side). True when closed."""
         if now < self.deadline:
@@ -204,6 +295,9 @@ class HttpConnection:
                 req = HttpRequest(server, self)
                 try:
                     if not req.parse_request():
+                        if self.tls is not None and (more := self.take_pending()):
+                            self.buf += more
+                            continue
                         self.park(State.HEAD)
                         return served
                 except HttpError as exc:
@@ -212,6 +306,12 @@ class HttpConnection:
                 except ClientGone:
                     self.close()
                     return served
+                if not req.body.complete and self.tls is not None:
+                    try:
+                        self._feed_pending(req)
+                    except HttpError as exc:
+                        self.send_error(exc)
+                        return served
                 if not req.body.complete:
                     self.pending = req
                     self.park(State.BODY)
@@ -235,9 +335,16 @@ class HttpConnection:
             if req.close_connection or server.stopping:
                 self.close_gracefully()
                 return served
+            if self.tls is not None:
+                self.buf += self.take_pending()
             if not self.buf or find_head_end(self.buf) < 0:
                 self.park(State.HEAD)
                 return served
+
+    def _feed_pending(self, req: HttpRequest) -> None:
+        while not req.body.complete and (more := self.take_pending()):
+            taken = req.body.feed(more)
+            self.buf += more[taken:]
 
     def send_error(self, exc: HttpError) -> None:
         self.error = None
@@ -283,6 +390,10 @@ class HttpConnection:
 
     def close_gracefully(self) -> None:
         """Close after a final response without risking a reset that eats it."""
+        if isinstance(self.socket, ssl.SSLSocket):
+            # close_notify, without waiting for the client's: then the TCP half-close.
+            with contextlib.suppress(OSError):
+                self.socket.unwrap()
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError:
@@ -296,7 +407,7 @@ class HttpConnection:
         that takes none for ``STALL_GRACE`` stalls the worker, which the pool may replace."""
         try:
             sent = self.socket.send(data)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             sent = 0
         except OSError as exc:
             raise ClientGone(str(exc)) from exc
@@ -321,7 +432,7 @@ class HttpConnection:
                         self.server.requests.stall(worker)
                 try:
                     sent = sock.send(view)
-                except BlockingIOError:
+                except _WOULD_BLOCK:
                     sent = 0
                 except OSError as exc:
                     raise ClientGone(str(exc)) from exc

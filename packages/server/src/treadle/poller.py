@@ -1,8 +1,10 @@
 """The acceptor's poller: listening sockets plus every parked connection.
 
 ``park(conn)`` may be called from any thread (a worker handing a connection back); ``poll()``
-only from the acceptor. A connection is reported at most once per ``park()``: after that it
-belongs to whoever the acceptor gives it to, until it is parked again.
+only from the acceptor. A connection is watched for readability, or for writability while its
+``want_write`` is set (a TLS handshake that must send before it can read). A connection is
+reported at most once per ``park()``: after that it belongs to whoever the acceptor gives it
+to, until it is parked again.
 
 On Linux, ``EpollPoller`` gets that from the kernel: EPOLLONESHOT disarms a connection when it
 fires, and re-arming it is one thread-safe ``epoll_ctl``, so a worker hands a connection back
@@ -60,6 +62,7 @@ class _Waker:
 
 class EpollPoller:
     _ONESHOT_IN = select.EPOLLIN | select.EPOLLONESHOT if hasattr(select, "epoll") else 0
+    _ONESHOT_OUT = select.EPOLLOUT | select.EPOLLONESHOT if hasattr(select, "epoll") else 0
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
@@ -74,11 +77,12 @@ class EpollPoller:
             self._epoll.unregister(sock.fileno())
 
     def park(self, conn: HttpConnection) -> None:
+        events = self._ONESHOT_OUT if conn.want_write else self._ONESHOT_IN
         if conn.registered:
-            self._epoll.modify(conn.fd, self._ONESHOT_IN)
+            self._epoll.modify(conn.fd, events)
         else:
             conn.registered = True
-            self._epoll.register(conn.fd, self._ONESHOT_IN)
+            self._epoll.register(conn.fd, events)
 
     def discard(self, conn: HttpConnection) -> None:
         """Disarm a parked connection (acceptor thread only): it reports nothing until parked
@@ -152,7 +156,8 @@ class SelectorPoller:
         while self._handbacks:
             conn = self._handbacks.popleft()
             if not conn.closed:
-                self._selector.register(conn.socket, selectors.EVENT_READ, conn)
+                events = selectors.EVENT_WRITE if conn.want_write else selectors.EVENT_READ
+                self._selector.register(conn.socket, events, conn)
 
     def wake(self) -> None:
         self._waker.wake()

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -83,12 +84,27 @@ def default_max_connections() -> int:
     return max(16, soft - FD_RESERVE)
 
 
+def bind_scheme(bind_addr: BindAddr) -> str | None:
+    """``"https"`` or ``"http"`` when the address says so (``https://HOST:PORT``), else None."""
+    if isinstance(bind_addr, str):
+        for scheme in ("http", "https"):
+            if bind_addr.startswith(scheme + "://"):
+                return scheme
+    return None
+
+
 def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
-    """(family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path."""
+    """(family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path;
+    a string may start with ``http://`` or ``https://`` (see ``bind_scheme``)."""
     if isinstance(bind_addr, tuple):
         host, number = bind_addr
         return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(number))
     text = bind_addr
+    scheme = bind_scheme(text)
+    if scheme is not None:
+        text = text[len(scheme) + 3 :]
+        if "/" in text:
+            raise ValueError(f"bind address {bind_addr!r}: expected {scheme}://HOST:PORT")
     if text.startswith("unix:"):
         return socket.AF_UNIX, text[5:]
     if "/" in text or text.startswith("."):
@@ -126,6 +142,7 @@ class HttpServer:
         thread_idle_timeout: float = IDLE_TIMEOUT,
         poller: Poller | None = None,
         max_connections: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if isinstance(bind_addr, (str, tuple)):
             self.bind_addrs: list[BindAddr] = [bind_addr]
@@ -135,6 +152,11 @@ class HttpServer:
             raise ValueError("no address to bind")
         for addr in self.bind_addrs:
             parse_bind_addr(addr)
+            if bind_scheme(addr) == "https" and ssl_context is None:
+                raise ValueError(f"bind address {addr!r} is https:// but no ssl_context is given")
+        # A bind address without a scheme is TLS when the server has a context.
+        self.ssl_context = ssl_context
+        self._tls: dict[int, ssl.SSLContext] = {}  # listener fd -> its context
         self.wsgi_app = wsgi_app
         self.limits = limits or Limits()
         self.body_budget = MemoryBudget(self.limits.body_memory_budget)
@@ -176,7 +198,11 @@ class HttpServer:
         self._poller = self._poller or default_poller()
         try:
             for addr in self.bind_addrs:
-                self.sockets.append(self._bind(addr))
+                sock = self._bind(addr)
+                self.sockets.append(sock)
+                if (bind_scheme(addr) or ("https" if self.ssl_context else "http")) == "https":
+                    assert self.ssl_context is not None
+                    self._tls[sock.fileno()] = self.ssl_context
         except OSError:
             for sock in self.sockets:
                 sock.close()
@@ -219,14 +245,14 @@ class HttpServer:
         sock.setblocking(False)
         return sock
 
-    @staticmethod
-    def describe(sock: socket.socket) -> str:
+    def describe(self, sock: socket.socket) -> str:
         addr = sock.getsockname()
+        scheme = "https" if sock.fileno() in self._tls else "http"
         if sock.family == socket.AF_UNIX:
-            return f"unix:{addr}"
+            return f"unix:{addr}" if scheme == "http" else f"https+unix:{addr}"
         if sock.family == socket.AF_INET6:
-            return f"http://[{addr[0]}]:{addr[1]}"
-        return f"http://{addr[0]}:{addr[1]}"
+            return f"{scheme}://[{addr[0]}]:{addr[1]}"
+        return f"{scheme}://{addr[0]}:{addr[1]}"
 
     @property
     def bind_addr(self) -> Any:
@@ -320,7 +346,7 @@ class HttpServer:
             except OSError:
                 sock.close()
                 continue
-            conn = HttpConnection(self, sock, addr)
+            conn = HttpConnection(self, sock, addr, self._tls.get(listener.fileno()))
             accepted = True
             self._accepted += 1
             self._conns[conn.fd] = conn
@@ -515,6 +541,7 @@ class HttpServer:
             sock.close()
         self.sockets = []
         self._listeners = {}
+        self._tls = {}
         for path in self._unix_paths:
             with contextlib.suppress(OSError):
                 os.unlink(path)

@@ -140,6 +140,8 @@ class WSGIGateway_10:
         env["REMOTE_ADDR"] = conn.remote_addr
         env["REMOTE_PORT"] = conn.remote_port
         env["wsgi.input"] = req.body
+        if conn.tls_environ is not None:
+            env.update(conn.tls_environ)
         for name, value in req.inheaders:
             key = _header_keys.get(name) or _environ_key(name)
             if key is None:
