@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from _plan import Phase
 from _tally import SLOT, Cell, merged
@@ -19,6 +20,8 @@ from _tally import SLOT, Cell, merged
 SETTLING = -1
 WINDOW = (0, 1, 2)  # thirds of a phase's window
 MAX_POINTS = 400
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,13 @@ class Started:
         return min(2, int(into // third))
 
 
+def add(table: dict[K, Cell], key: K, cell: Cell) -> None:
+    mine = table.get(key)
+    if mine is None:
+        mine = table[key] = Cell()
+    mine.merge(cell)
+
+
 class Book:
     def __init__(self, t0: float, planned_seconds: float) -> None:
         self.t0 = t0  # wall clock
@@ -47,6 +57,7 @@ class Book:
         self.timeline: list[Started] = []
         self.parts: dict[tuple[int, int, str], Cell] = {}
         self.points: dict[tuple[int, str], Cell] = {}
+        self.recovered: dict[int, float] = {}  # attack phase -> seconds to the next answer
 
     def begin(self, phase: Phase, at: float) -> None:
         self.timeline.append(Started(phase, at))
@@ -66,17 +77,10 @@ class Book:
             t = (slot + 0.5) * SLOT - self.t0
             if t < 0:
                 continue
-            self._add(self.points, (int(t // self.point_seconds), name), cell)
+            add(self.points, (int(t // self.point_seconds), name), cell)
             where = self.locate(t)
             if where is not None:
-                self._add(self.parts, (*where, name), cell)
-
-    @staticmethod
-    def _add(table: dict[tuple[int, ...], Cell], key: tuple[int, ...], cell: Cell) -> None:
-        mine = table.get(key)
-        if mine is None:
-            mine = table[key] = Cell()
-        mine.merge(cell)
+                add(self.parts, (*where, name), cell)
 
     def cell(self, index: int, name: str, parts: Iterable[int] = WINDOW) -> Cell:
         return merged([self.parts[key] for p in parts if (key := (index, p, name)) in self.parts])

@@ -3,10 +3,10 @@
     python packages/loadtest/_host.py SERVER [--threads 5] [--app treadle.demo:app]
 
 SERVER is treadle, waitress, gunicorn (one gthread worker) or cheroot, each with its defaults
-except the thread count. Every one binds port 0 and prints the same startup line as treadle,
+except the thread count (and treadle's stats endpoint, which the load test samples). Every one binds port 0 and prints the same startup line as treadle,
 ``SERVER listening on http://127.0.0.1:PORT``, so `scripts/with-server --server` can start any of
 them and learn the port back; SIGTERM stops them all. The peers come from PyPI into the tox env
-that runs them (`loadtest-peers`); this module imports each only when asked for it.
+that runs them (`loadtest-peers`); this module imports each, untyped, only when asked for it.
 """
 
 from __future__ import annotations
@@ -37,30 +37,30 @@ def run_treadle(args: argparse.Namespace) -> None:
 
 
 def run_waitress(args: argparse.Namespace) -> None:
-    from waitress import create_server
-
-    server: Any = create_server(load_app(args.app), host=args.host, port=0, threads=args.threads)
+    waitress = importlib.import_module("waitress")
+    server = waitress.create_server(
+        load_app(args.app), host=args.host, port=0, threads=args.threads
+    )
     announce("waitress", args.host, int(server.effective_port))
     server.run()
 
 
 def run_cheroot(args: argparse.Namespace) -> None:
-    from cheroot.wsgi import Server
-
-    server = Server((args.host, 0), load_app(args.app), numthreads=args.threads)
+    wsgi = importlib.import_module("cheroot.wsgi")
+    server = wsgi.Server((args.host, 0), load_app(args.app), numthreads=args.threads)
     server.prepare()
     announce("cheroot", args.host, int(server.bind_addr[1]))
     server.serve()
 
 
 def run_gunicorn(args: argparse.Namespace) -> None:
-    from gunicorn.app.base import BaseApplication
+    base_application: Any = importlib.import_module("gunicorn.app.base").BaseApplication
 
     def when_ready(arbiter: Any) -> None:
         host, port = arbiter.LISTENERS[0].sock.getsockname()[:2]
         announce("gunicorn", host, int(port))
 
-    class Hosted(BaseApplication):  # type: ignore[misc]
+    class Hosted(base_application):  # type: ignore[misc]
         def load_config(self) -> None:
             settings = {
                 "bind": f"{args.host}:0",

@@ -26,8 +26,12 @@ def add_options(parser: Any) -> None:
         help="closed: users wait for answers; open: requests arrive at a fixed rate; knee: "
         "arrivals ramp up from half the pool's capacity until p95 breaks --slo-ms",
     )
-    option("--server-name", default="", help="name of the server under test (default: its "
-           "Server header, else HOST:PORT); used in the title and the report file names")
+    option(
+        "--server-name",
+        default="",
+        help="name of the server under test (default: its "
+        "Server header, else HOST:PORT); used in the title and the report file names",
+    )
     option(
         "--server-pid",
         type=int,
@@ -82,15 +86,23 @@ def add_options(parser: Any) -> None:
         help="open and knee modes: the interval between one user's requests (default: open "
         "5x sleep-ms, so the steps offer 10%%-80%% of the pool; knee 2x sleep-ms)",
     )
-    option("--slo-ms", type=float, default=0.0, help="knee: the p95 the server must keep "
-           "(default 5x sleep-ms)")
+    option(
+        "--slo-ms",
+        type=float,
+        default=0.0,
+        help="knee: the p95 the server must keep (default 5x sleep-ms)",
+    )
     option(
         "--attacks",
         default=",".join(ATTACKS),
         help="starvation phases, run before the steps ('' for none): " + ", ".join(ATTACKS),
     )
-    option("--attackers", type=int, default=-1, help="connections each attack holds (default: "
-           "twice the threads)")
+    option(
+        "--attackers",
+        type=int,
+        default=-1,
+        help="connections each attack holds (default: twice the threads)",
+    )
     option("--attack-seconds", type=float, default=6.0, help="how long each attack is held")
     option(
         "--attack-bound-ms",
@@ -99,9 +111,20 @@ def add_options(parser: Any) -> None:
         help="a new connection must be answered within this while an attack holds its "
         "connections (judged on the 90th percentile; unanswered ones count as slow)",
     )
+    option(
+        "--recovery-seconds",
+        type=float,
+        default=30.0,
+        help="after an attack, wait up to this long for the server to answer again before "
+        "the next phase",
+    )
     option("--probe-ms", type=int, default=250, help="a new connection every this many ms")
-    option("--trickle-seconds", type=float, default=1.0, help="half-head and slow-body "
-           "attackers send one byte this often")
+    option(
+        "--trickle-seconds",
+        type=float,
+        default=1.0,
+        help="half-head and slow-body attackers send one byte this often",
+    )
     option("--body-path", default="/echo", help="the route that reads a request body")
     option("--big-path", default="/stream?n=100000", help="a route with a large response")
     option(

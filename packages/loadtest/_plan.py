@@ -1,8 +1,8 @@
 """The plan: which phases run, with how many users, and what each should measure.
 
 Pure arithmetic, shared by the load shape (which runs the plan), the verdict (which judges each
-phase) and the plot (which marks them). A run is the starvation attacks, one phase each, then
-the load steps; every phase keeps one newcomer user opening fresh connections.
+phase) and the plot (which marks them). A run is the load steps, then the starvation attacks,
+one phase each; every phase keeps one newcomer user opening fresh connections.
 
 A step's *offered concurrency* is how many sleep requests it keeps in the server at once if
 nothing queues: the working users themselves in closed mode, and arrivals/s x sleep in open and
@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from _settings import Settings
 
-ATTACKS = ("silent", "half-head", "slow-body", "no-read", "idle-keep-alive")
+# no-read last: the large responses it asks for can keep a server busy after the attackers leave
+ATTACKS = ("silent", "half-head", "slow-body", "idle-keep-alive", "no-read")
 
 WHAT = {
     "silent": "connect, send nothing",
@@ -96,7 +97,7 @@ class Plan:
 
     @property
     def phases(self) -> tuple[Phase, ...]:
-        return (*self.attacks, *self.steps)
+        return (*self.steps, *self.attacks)
 
     @property
     def capacity(self) -> float:
@@ -143,20 +144,20 @@ def make_step(settings: Settings, threads: int, index: int, multiple: float) -> 
 
 
 def make_plan(settings: Settings, threads: int) -> Plan:
+    steps = tuple(
+        make_step(settings, threads, index, multiple)
+        for index, multiple in enumerate(settings.steps)
+    )
     attackers = settings.attackers if settings.attackers >= 0 else 2 * threads
     attacks = tuple(
         Attack(
-            index=index,
+            index=len(steps) + i,
             attack=name,
             attackers=attackers,
             seconds=settings.attack_seconds,
             settle=settle_of(settings, settings.attack_seconds),
         )
-        for index, name in enumerate(settings.attacks)
-    )
-    steps = tuple(
-        make_step(settings, threads, len(attacks) + i, multiple)
-        for i, multiple in enumerate(settings.steps)
+        for i, name in enumerate(settings.attacks)
     )
     return Plan(
         mode=settings.mode,

@@ -17,12 +17,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import matplotlib.pyplot as plt
 
-from _book import Book  # noqa: E402
-from _plan import Attack, Step  # noqa: E402
-from _tally import HELD, NEWCOMER, SLEEP  # noqa: E402
-from _verdict import Verdict  # noqa: E402
+from _book import Book
+from _plan import Attack, Step
+from _tally import HELD, NEWCOMER, SLEEP
+from _verdict import Verdict
 
 USER_KINDS = (  # (label, class names) for the users panel
     ("working", ("SleepUser", "ArrivalUser")),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -35,6 +36,7 @@ from _settings import Settings
 from _summary import summarize
 from _tally import PENDING
 from _verdict import Thresholds, Verdict, judge, report
+from _wire import Target, ask
 
 __all__ = ["Attack", "Phase", "Session", "Step", "begin", "settings_of"]
 
@@ -56,11 +58,13 @@ class Session:
     settings: Settings
     plan: Plan
     server: str
+    target: Target
     prefix: str  # report files: PREFIX.png, PREFIX_verdict.txt, ...
     book: Book
     sampler: Sampler
     position: int = -1  # index in plan.phases of the running phase
-    gap_taken: bool = False
+    following: int | None = None  # the phase after it, once it has ended
+    gap_since: float | None = None  # when the gap after it began
 
     @property
     def limits(self) -> Thresholds:
@@ -75,34 +79,48 @@ class Session:
         return phase.users + self.plan.idle_users + self.plan.probe_users
 
     def advance(self, elapsed: float) -> Move | None:
-        """The phase to run at `elapsed` seconds, a gap before it, or None when done."""
+        """The phase to run at `elapsed` seconds, a gap before the next, or None when done.
+
+        Around an attack the gap lasts until the server answers a new connection again (or
+        --recovery-seconds pass): what came before (a knee ramp's backlog, the last attack's
+        leftovers) is not blamed on the next phase, and the book notes how long each attack's
+        aftermath kept new connections out.
+        """
         phases = self.plan.phases
-        if not phases:
-            return None
-        if self.position >= 0:
-            current = phases[self.position]
-            started = self.book.started(current.index)
-            assert started is not None
+        if self.position < 0:
+            return self.start(0, elapsed) if phases else None
+        current = phases[self.position]
+        started = self.book.started(current.index)
+        assert started is not None
+        if self.gap_since is None:
             if elapsed < started.end:
                 return Move(current, self.users(current), gap=False)
-            following = self.next_position()
-            if following is None:
-                return None
-            if not self.gap_taken and needs_gap(current, phases[following]):
-                self.gap_taken = True
-                return Move(current, 0, gap=True)
+            self.following = self.next_position()
+            after = phases[self.following] if self.following is not None else None
+            if not needs_gap(current, after):
+                return None if self.following is None else self.start(self.following, elapsed)
+            self.gap_since = elapsed
+            return Move(current, 0, gap=True)
+        waited = elapsed - started.end
+        if ask_quietly(self.target, self.settings.cheap_path):
+            self.book.recovered[current.index] = waited
+        elif elapsed - self.gap_since < self.settings.recovery_seconds:
+            return Move(current, 0, gap=True)
         else:
-            following = 0
-        self.position, self.gap_taken = following, False
-        phase = phases[following]
+            self.book.recovered[current.index] = math.inf
+            log.warning("%s: no answer %.0f s after %s", self.server, waited, current.label)
+        return None if self.following is None else self.start(self.following, elapsed)
+
+    def start(self, position: int, elapsed: float) -> Move:
+        self.position, self.following, self.gap_since = position, None, None
+        phase = self.plan.phases[position]
         self.book.begin(phase, elapsed)
         log.info("phase %s began at %.1f s: %d users", phase.label, elapsed, self.users(phase))
         return Move(phase, self.users(phase), gap=False)
 
     def next_position(self) -> int | None:
+        """The phase after the current one: a knee ramp skips its steps beyond the SLO."""
         following = self.position + 1
-        if following >= len(self.plan.phases):
-            return None
         current = self.plan.phases[self.position]
         if self.plan.mode == "knee" and isinstance(current, Step):
             self.fold()
@@ -111,12 +129,23 @@ class Session:
             if result.broken:
                 log.info("knee: %s is beyond the SLO (%s): the ramp ends", current.label,
                          "; ".join(result.broken))  # fmt: skip
-                return None
-        return following
+                following = len(self.plan.steps)
+        return following if following < len(self.plan.phases) else None
 
 
-def needs_gap(current: Phase, following: Phase) -> bool:
-    """Steps share their user classes; an attack has its own."""
+RECOVERY_PROBE_TIMEOUT = 1.0
+
+
+def ask_quietly(target: Target, path: str) -> bool:
+    try:
+        ask(target, path, RECOVERY_PROBE_TIMEOUT)
+    except Exception:  # no answer, a refusal or an error status: not recovered
+        return False
+    return True
+
+
+def needs_gap(current: Phase, following: Phase | None) -> bool:
+    """Steps share their user classes; an attack has its own, and its aftermath is measured."""
     return isinstance(current, Attack) or isinstance(following, Attack)
 
 
@@ -149,7 +178,7 @@ def name_server(settings: Settings, host: str) -> str:
     if settings.server_name:
         return settings.server_name
     product = server_header(host.rstrip("/") + settings.cheap_path).split("/")[0].strip()
-    return product.lower() if product else host.split("://")[-1].rstrip("/")
+    return product.lower() if product else host.rsplit("://", maxsplit=1)[-1].rstrip("/")
 
 
 def slug(name: str) -> str:
@@ -173,7 +202,7 @@ def begin(environment: Environment, elapsed: float) -> Session:
     sampler = Sampler(environment.runner, stats_url, proc)
     sampler.start()
     book = Book(time.time() - elapsed, plan.duration)
-    CURRENT = Session(settings, plan, server, prefix, book, sampler)
+    CURRENT = Session(settings, plan, server, Target.of(host), prefix, book, sampler)
     log.info(
         "%s at %s: %s mode, %d threads (%s), attacks %s, steps %s; stats %s; /proc %s",
         server,

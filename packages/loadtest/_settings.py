@@ -31,6 +31,7 @@ class Settings:
     attackers: int
     attack_seconds: float
     attack_bound_ms: float
+    recovery_seconds: float
     probe_ms: int
     trickle_seconds: float
     body_path: str
@@ -74,6 +75,7 @@ class Settings:
             attackers=int(options.attackers),
             attack_seconds=float(options.attack_seconds),
             attack_bound_ms=float(options.attack_bound_ms),
+            recovery_seconds=float(options.recovery_seconds),
             probe_ms=int(options.probe_ms),
             trickle_seconds=float(options.trickle_seconds),
             body_path=str(options.body_path),

@@ -48,6 +48,7 @@ def summarize(verdict: Verdict, server: str, book: Book) -> dict[str, Any]:
                 "p90_ms": json_ms(r.wait(0.9)),
                 "max_ms": json_ms(r.wait(1.0)),
                 "closed_after_ms": json_ms(r.closed_after_ms),
+                "answers_again_after_s": json_ms(r.recovered_after),
             }
             for r, what in zip(verdict.attacks, describe_attacks(plan), strict=True)
         ],
@@ -82,7 +83,9 @@ def summarize(verdict: Verdict, server: str, book: Book) -> dict[str, Any]:
         else {
             "sustained_rps": round(knee.sustained_rps, 2),
             "sustained_offered_rps": round(knee.sustained.step.rate, 2) if knee.sustained else None,
-            "queue_grows_from_rps": round(knee.queue_from.step.rate, 2) if knee.queue_from else None,
+            "queue_grows_from_rps": round(knee.queue_from.step.rate, 2)
+            if knee.queue_from
+            else None,
             "slo_broken_at_rps": round(knee.broke_at.step.rate, 2) if knee.broke_at else None,
             "text": knee.describe(plan),
         },

@@ -74,6 +74,7 @@ class AttackResult:
     newcomer: Cell
     idle: Cell
     closed_after_ms: float  # median time the server kept an attacker's connection; NaN: never
+    recovered_after: float  # seconds from the attack's end to an answer; inf: none came
     bound: float  # ms a new connection may wait
     problems: tuple[str, ...] = ()
 
@@ -138,7 +139,8 @@ def judge_attack(attack: Attack, book: Book, limits: Thresholds, ended: float) -
     idle = book.cell(attack.index, IDLE)
     holds = book.cell(attack.index, held(attack.attack), parts=(SETTLING, *WINDOW))
     bound = limits.attack_bound_ms
-    result = AttackResult(attack, newcomer, idle, holds.quantile(0.5), bound)
+    recovered = book.recovered.get(attack.index, math.nan)
+    result = AttackResult(attack, newcomer, idle, holds.quantile(0.5), recovered, bound)
     if early := stopped_early(book, attack.index, ended):
         return replace(result, problems=(early,))
     problems: list[str] = []
@@ -237,6 +239,15 @@ def ms(value: float) -> str:
     return f"{value:.0f}"
 
 
+def recovery(seconds: float) -> str:
+    """When the server answered again after the attackers left."""
+    if math.isnan(seconds):
+        return "-"
+    if math.isinf(seconds):
+        return "gave up"
+    return f"after {seconds:.0f} s" if seconds >= 1.5 else "at once"
+
+
 def waited(value: float) -> str:
     return "no answer" if math.isinf(value) else f"{value:.0f} ms"
 
@@ -247,14 +258,15 @@ def attack_table(verdict: Verdict) -> list[str]:
     lines = [
         f"starvation: {attackers} connections per attack; new connections must be answered "
         f"within {limits.attack_bound_ms:.0f} ms (p90, unanswered counted as slow)",
-        f"{'attack':<17}{'closed by server':>17}{'new':>5}{'over':>5}{'p50 ms':>8}{'p90 ms':>8}"
-        f"{'max ms':>8}  verdict",
+        f"{'attack':<16}{'closed by server':>17}{'new':>5}{'over':>5}{'p50 ms':>8}{'p90 ms':>8}"
+        f"{'max ms':>8}{'answers again':>15}  verdict",
     ]
     for r in verdict.attacks:
         closed = "-" if math.isnan(r.closed_after_ms) else f"after {r.closed_after_ms / 1000:.1f} s"
         lines.append(
-            f"{r.attack.attack:<17}{closed:>17}{r.newcomer.count:>5}{r.over:>5}"
-            f"{ms(r.wait(0.5)):>8}{ms(r.wait(0.9)):>8}{ms(r.wait(1.0)):>8}  {'FAIL' if r.problems else 'pass'}"
+            f"{r.attack.attack:<16}{closed:>17}{r.newcomer.count:>5}{r.over:>5}"
+            f"{ms(r.wait(0.5)):>8}{ms(r.wait(0.9)):>8}{ms(r.wait(1.0)):>8}"
+            f"{recovery(r.recovered_after):>15}  {'FAIL' if r.problems else 'pass'}"
         )
     return lines
 

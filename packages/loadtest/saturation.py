@@ -26,7 +26,6 @@ from locust import LoadTestShape, User, constant, task
 from locust.env import Environment
 
 import _session
-from _collect import describe
 from _tally import IDLE, NEWCOMER, SLEEP
 from _users import SaturationUser
 from _wire import Target, ask

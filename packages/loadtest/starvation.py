@@ -124,4 +124,3 @@ class NoReadUser(AttackUser):
 class IdleAttackUser(IdleKeepAliveUser):
     attack = "idle-keep-alive"
     fixed_count = 0
-
