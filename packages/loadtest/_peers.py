@@ -6,8 +6,9 @@
 `scripts/loadtest-peers` runs this in the `loadtest-peers` tox env, which has the peers. Each
 server hosts treadle.demo:app with 5 threads (see _host), started on a free port by
 scripts/_with_server.py, and gets the same Locust run: `--mode knee` (the ramp from half the
-capacity until p95 breaks the SLO), then the five starvation attacks. Every run is bounded by
-its plan and by RUN_TIMEOUT; its reports land in reports/loadtest/peers/. Then `--out` gets the
+capacity until p95 breaks the SLO), then the five starvation attacks; a LOCUST_... variable
+overrides one of the plan's options, as it does for Locust. Every run is bounded by its plan and
+by RUN_TIMEOUT; its reports land in reports/loadtest/peers/. Then `--out` gets the
 table of verdicts and knees, the starvation tables as the check printed them, the commands and
 the date; beside it go the overlay (loadtest-peers.png) and treadle's own plot (loadtest.png).
 """
@@ -34,19 +35,28 @@ from _overlay import draw
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = Path("reports") / "loadtest" / "peers"
 THREADS = 5
-PLAN = ["--mode", "knee", "--step-seconds", "8", "--attack-seconds", "6"]
+PLAN = {"mode": "knee", "step-seconds": "8", "attack-seconds": "6"}  # LOCUST_... overrides
 RUN_TIMEOUT = 300  # seconds: the plan takes about 100 s per server
 DISTRIBUTIONS = ("locust", "waitress", "gunicorn", "cheroot")
 
 
+def plan() -> dict[str, str]:
+    """The plan's options; a LOCUST_STEP_SECONDS (etc.) in the environment overrides one."""
+    return {
+        name: os.environ.get("LOCUST_" + name.upper().replace("-", "_"), value)
+        for name, value in PLAN.items()
+    }
+
+
 def run_command(server: str) -> list[str]:
     prefix = REPORTS / server
+    options = [part for name, value in plan().items() for part in (f"--{name}", value)]
     host = f"python packages/loadtest/_host.py {server} --threads {THREADS}"
     return [
         "python", "scripts/_with_server.py", "--server", host,
         "--server-log", f"{prefix}_server.log", "--",
         "python", "-m", "locust", "-f", "packages/loadtest", "--headless", "--only-summary",
-        *PLAN, "--pool-threads", str(THREADS), "--server-name", server,
+        *options, "--pool-threads", str(THREADS), "--server-name", server,
         "--report-prefix", str(prefix),
     ]  # fmt: skip
 
@@ -126,8 +136,9 @@ def markdown(runs: Sequence[dict[str, Any]], figure: str, argv: Sequence[str]) -
         "The plan, the same for every server: an open-loop ramp of `/sleep?ms="
         f"{first['sleep_ms']}` arrivals from half the pool's capacity ({first['threads']} "
         f"threads / {first['sleep_ms']} ms = {first['capacity_rps']:.0f} req/s) in steps of "
-        f"8 s until the sleep p95 passes the SLO ({first['slo_ms']:.0f} ms) or 1% fail; then "
-        "five starvation attacks of 6 s each, each holding "
+        f"{plan()['step-seconds']} s until the sleep p95 passes the SLO "
+        f"({first['slo_ms']:.0f} ms) or 1% fail; then the starvation attacks, "
+        f"{plan()['attack-seconds']} s each, each holding "
         f"{first['attacks'][0]['attackers'] if first['attacks'] else 0} connections, while a new "
         f"connection every 250 ms must be answered within {first['attack_bound_ms']:.0f} ms "
         "(p90, unanswered ones counted as slow).",

@@ -32,13 +32,14 @@ def thread_busy(pid: int, tid: int) -> bool:
 
 class ProcSampler:
     def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
+        self.pid = pid
         self.last: tuple[float, float] | None = None  # (wall clock, CPU seconds)
 
     def sample(self) -> dict[str, Any]:
-        """The numbers now; {} once the process is gone."""
+        """The numbers now; {} when the process is gone (or was never there)."""
         try:
-            procs = [self.root, *self.root.children(recursive=True)]
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
         except psutil.Error:
             return {}
         threads = busy = 0

@@ -17,7 +17,9 @@ import os
 import re
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from locust.env import Environment
@@ -58,7 +60,7 @@ class Session:
     settings: Settings
     plan: Plan
     server: str
-    target: Target
+    answering: Callable[[], bool]  # does the server answer a new connection right now?
     prefix: str  # report files: PREFIX.png, PREFIX_verdict.txt, ...
     book: Book
     sampler: Sampler
@@ -102,7 +104,7 @@ class Session:
             self.gap_since = elapsed
             return Move(current, 0, gap=True)
         waited = elapsed - started.end
-        if ask_quietly(self.target, self.settings.cheap_path):
+        if self.answering():
             self.book.recovered[current.index] = waited
         elif elapsed - self.gap_since < self.settings.recovery_seconds:
             return Move(current, 0, gap=True)
@@ -202,7 +204,9 @@ def begin(environment: Environment, elapsed: float) -> Session:
     sampler = Sampler(environment.runner, stats_url, proc)
     sampler.start()
     book = Book(time.time() - elapsed, plan.duration)
-    CURRENT = Session(settings, plan, server, Target.of(host), prefix, book, sampler)
+    target = Target.of(host)
+    answering = partial(ask_quietly, target, settings.cheap_path)
+    CURRENT = Session(settings, plan, server, answering, prefix, book, sampler)
     log.info(
         "%s at %s: %s mode, %d threads (%s), attacks %s, steps %s; stats %s; /proc %s",
         server,
