@@ -38,6 +38,7 @@ from typing import IO
 STARTUP_LINE = re.compile(r"listening on (http://\S+)")
 EXIT_USAGE = 2
 EXIT_SERVER_FAILED = 3
+EXIT_GRACE = 2.0  # seconds a server whose output ended gets to exit before we say why it failed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +142,10 @@ def running_server(
     try:
         url = wait_for_url(lines, args.startup_timeout)
         if url is None:
-            status = proc.poll()
+            try:  # its output has ended, or the time is up: either way, has it exited?
+                status: int | None = proc.wait(EXIT_GRACE)
+            except subprocess.TimeoutExpired:
+                status = None
             why = f"exited with {status}" if status is not None else "gave no URL in time"
             raise SystemExit(f"with-server: {shlex.join(cmd)} {why}")
         yield url, proc.pid

@@ -3,9 +3,10 @@
     python packages/loadtest/_host.py SERVER [--threads 5] [--app treadle.demo:app]
 
 SERVER is treadle, waitress, gunicorn (one gthread worker) or cheroot, each with its defaults
-except the thread count (and treadle's stats endpoint, which the load test samples). Every one binds port 0 and prints the same startup line as treadle,
-``SERVER listening on http://127.0.0.1:PORT``, so `scripts/with-server --server` can start any of
-them and learn the port back; SIGTERM stops them all. The peers come from PyPI into the tox env
+except the thread count (and treadle's stats endpoint, which the load test samples). Every one
+binds port 0 and prints the same startup line as treadle, ``SERVER listening on
+http://127.0.0.1:PORT``, so `scripts/with-server --server` can start any of them and learn the
+port back; SIGTERM stops them all. The peers come from PyPI into the tox env
 that runs them (`loadtest-peers`); this module imports each, untyped, only when asked for it.
 """
 

@@ -48,24 +48,22 @@ def plan() -> dict[str, str]:
     }
 
 
-def run_command(server: str) -> list[str]:
+def run_command(server: str, python: str = "python") -> list[str]:
     prefix = REPORTS / server
     options = [part for name, value in plan().items() for part in (f"--{name}", value)]
-    host = f"python packages/loadtest/_host.py {server} --threads {THREADS}"
+    host = f"{shlex.quote(python)} packages/loadtest/_host.py {server} --threads {THREADS}"
     return [
-        "python", "scripts/_with_server.py", "--server", host,
+        python, "scripts/_with_server.py", "--server", host,
         "--server-log", f"{prefix}_server.log", "--",
-        "python", "-m", "locust", "-f", "packages/loadtest", "--headless", "--only-summary",
+        python, "-m", "locust", "-f", "packages/loadtest", "--headless", "--only-summary",
         *options, "--pool-threads", str(THREADS), "--server-name", server,
         "--report-prefix", str(prefix),
     ]  # fmt: skip
 
 
 def run(server: str) -> dict[str, Any]:
-    command = run_command(server)
-    print(f"peers: {server}: {shlex.join(command)}", file=sys.stderr, flush=True)
-    executable = [sys.executable if part == "python" else part for part in command]
-    subprocess.run(executable, cwd=ROOT, timeout=RUN_TIMEOUT, check=False)
+    print(f"peers: {server}: {shlex.join(run_command(server))}", file=sys.stderr, flush=True)
+    subprocess.run(run_command(server, sys.executable), cwd=ROOT, timeout=RUN_TIMEOUT, check=False)
     summary = json.loads((ROOT / f"{REPORTS / server}_summary.json").read_text())
     summary["verdict_text"] = (ROOT / f"{REPORTS / server}_verdict.txt").read_text()
     return dict(summary)

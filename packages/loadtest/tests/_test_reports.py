@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _book import Book
 from _fakes import attack_rows, begun, fill, healthy_step, settings, start_of
+
+from _book import Book
 from _overlay import draw as draw_overlay
 from _peers import markdown, table
 from _plan import make_plan
@@ -96,7 +97,9 @@ def test_summary_carries_the_knee_and_each_attack() -> None:
     assert isinstance(knee, dict)
     assert knee["sustained_offered_rps"] == 50
     assert knee["slo_broken_at_rps"] == 75
-    (attack,) = summary["attacks"]  # type: ignore[misc]
+    attacks = summary["attacks"]
+    assert isinstance(attacks, list)
+    (attack,) = attacks
     assert attack["attack"] == "silent"
     assert attack["passed"] is False
     assert attack["p90_ms"] > 4000

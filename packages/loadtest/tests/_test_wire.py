@@ -51,9 +51,11 @@ def test_ask_returns_when_the_head_arrives() -> None:
 
 
 def test_ask_raises_on_an_error_status_or_a_close() -> None:
-    with answering(b"HTTP/1.1 503 Service Unavailable\r\n\r\n") as target:
-        with pytest.raises(BadAnswer, match="503"):
-            ask(target, "/hello", timeout=5)
+    with (
+        answering(b"HTTP/1.1 503 Service Unavailable\r\n\r\n") as target,
+        pytest.raises(BadAnswer, match="503"),
+    ):
+        ask(target, "/hello", timeout=5)
     with answering(b"") as target, pytest.raises(BadAnswer, match="closed without an answer"):
         ask(target, "/hello", timeout=5)
 

@@ -77,3 +77,28 @@ def test_the_command_is_required() -> None:
     done = subprocess.run([*WITH_SERVER, "--threads", "2"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "give the command after `--`" in done.stderr
+
+
+HOSTED = """
+import json, os, urllib.request
+url = os.environ["LOCUST_HOST"]
+with urllib.request.urlopen(url + "/hello", timeout=5) as r:
+    server = r.headers["Server"]
+with urllib.request.urlopen(url + "/_treadle/stats", timeout=5) as r:
+    print(json.dumps({"server": server, "threads": json.load(r)["threads"]}))
+"""
+
+
+def test_the_peers_host_serves_treadle_with_its_stats() -> None:
+    host = ROOT / "packages" / "loadtest" / "_host.py"
+    done = subprocess.run(
+        [*WITH_SERVER, "--server", f"{sys.executable} {host} treadle --threads 2", "--",
+         sys.executable, "-c", HOSTED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["server"].startswith("treadle/")
+    assert seen["threads"] == 2
