@@ -139,10 +139,10 @@ def add_options(parser: Any) -> None:
     option(
         "--latency-factor",
         type=float,
-        default=1.5,
+        default=2.0,
         help="p95 may reach this many times the expected latency...",
     )
-    option("--latency-slack-ms", type=float, default=50.0, help="...plus this many ms")
+    option("--latency-slack-ms", type=float, default=100.0, help="...plus this many ms")
     option(
         "--min-throughput",
         type=float,

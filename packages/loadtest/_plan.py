@@ -125,7 +125,9 @@ def make_step(settings: Settings, threads: int, index: int, multiple: float) -> 
     interval_ms = arrival_interval_ms(settings)
     if settings.mode == "knee":
         capacity = threads * 1000.0 / settings.sleep_ms
-        users = max(1, round(multiple * capacity * interval_ms / 1000))
+        per_user = 1000.0 / interval_ms
+        users = max(1, round(multiple * capacity / per_user))
+        multiple = round(users * per_user / capacity, 2)  # what the whole users offer
     else:
         users = max(1, round(multiple * threads))
     rate = 0.0 if settings.mode == "closed" else users * 1000.0 / interval_ms

@@ -45,8 +45,8 @@ REASON = {
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     max_fail_ratio: float = 0.01
-    latency_factor: float = 1.5
-    latency_slack_ms: float = 50.0
+    latency_factor: float = 2.0
+    latency_slack_ms: float = 100.0
     min_throughput: float = 0.5
     attack_bound_ms: float = 1000.0
     slo_ms: float = 500.0
