@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -22,11 +23,12 @@ LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 @contextmanager
-def treadle(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def treadle(*args: str, cwd: Path | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "treadle", "--bind", "127.0.0.1:0", *args],
         stderr=subprocess.PIPE,
         text=True,
+        cwd=cwd,
     )
     try:
         assert proc.stderr is not None
@@ -133,9 +135,19 @@ def test_access_log_to_stdout() -> None:
         (["--threads", "4", "--max-threads", "2", "treadle.demo:app"], "--max-threads"),
         (["no_such_module_x:app"], "cannot import 'no_such_module_x'"),
         (["treadle.demo:nothing"], "has no attribute 'nothing'"),
-        (["treadle.demo"], "is not MODULE:APP"),
+        (["treadle.demo"], "module 'treadle.demo' has no attribute 'application'"),
+        ([":app"], "is not MODULE:APP"),
+        (["--graceful-timeout", "nan", "treadle.demo:app"], "--graceful-timeout"),
+        (["--timeout", "inf", "treadle.demo:app"], "--timeout"),
+        (["--umask", "8", "treadle.demo:app"], "--umask"),
+        (["--socket-mode", "1777", "treadle.demo:app"], "--socket-mode"),
+        (["--bind", "fd://three", "treadle.demo:app"], "fd://N"),
+        (["--chdir", "/nonexistent-treadle-dir", "treadle.demo:app"], "--chdir"),
         ([], "MODULE:APP"),
         (["--log-level", "loud", "treadle.demo:app"], "--log-level"),
+        (["--forwarded-allow-ips", "10.0.0.0/8,proxy", "treadle.demo:app"], "'proxy'"),
+        (["--proxy-headers", "x-real-ip", "treadle.demo:app"], "--proxy-headers"),
+        (["--root-path", "app", "treadle.demo:app"], "must start with '/'"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -194,3 +206,98 @@ def test_factory_and_access_log_file(tmp_path: Path) -> None:
 def test_version() -> None:
     result = _run("--version")
     assert result.returncode == 0 and result.stdout.startswith("treadle ")
+
+
+SHOW_ENVIRON = (
+    "import json\n"
+    "def app(environ, start_response):\n"
+    "    start_response('200 OK', [('Content-Type', 'application/json')])\n"
+    "    keys = ('REMOTE_ADDR', 'wsgi.url_scheme', 'SCRIPT_NAME', 'PATH_INFO')\n"
+    "    return [json.dumps({k: environ.get(k) for k in keys}).encode()]\n"
+)
+
+
+def test_proxy_headers_and_root_path(tmp_path: Path) -> None:
+    (tmp_path / "show_app.py").write_text(SHOW_ENVIRON)
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    options = ("--proxy-headers", "x-forwarded", "--root-path", "/app/")
+    with treadle(*options, "show_app:app", cwd=tmp_path) as (_, url):
+        seen = httpx.get(url + "/app/page", headers=headers).json()
+    assert seen == {
+        "REMOTE_ADDR": "203.0.113.7",  # 127.0.0.1 is trusted by default
+        "wsgi.url_scheme": "https",
+        "SCRIPT_NAME": "/app",
+        "PATH_INFO": "/page",
+    }
+
+
+def test_proxy_headers_are_off_by_default(tmp_path: Path) -> None:
+    (tmp_path / "show_app.py").write_text(SHOW_ENVIRON)
+    with treadle("show_app:app", cwd=tmp_path) as (_, url):
+        seen = httpx.get(url + "/p", headers={"X-Forwarded-For": "203.0.113.7"}).json()
+    assert seen["REMOTE_ADDR"] == "127.0.0.1" and seen["SCRIPT_NAME"] == ""
+
+
+CAPTURE_SERVER_ARGUMENTS = """
+import json, sys
+import treadle.cli as cli
+
+class Captured(Exception):
+    pass
+
+def fake_server(*args, **kwargs):
+    proxy = kwargs["proxy"]
+    print(json.dumps({
+        "proxy_protocol": kwargs["proxy_protocol"],
+        "networks": [str(n) for n in proxy.networks],
+        "headers": proxy.headers,
+        "root_path": kwargs["root_path"],
+    }))
+    raise Captured
+
+cli.HttpServer = fake_server
+try:
+    cli.main(sys.argv[1:])
+except Captured:
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    "args, env, expected",
+    [
+        (
+            [],
+            {},
+            {"proxy_protocol": False, "networks": ["127.0.0.1/32", "::1/128"], "headers": "none"},
+        ),
+        (
+            [
+                "--proxy-protocol",
+                "--forwarded-allow-ips",
+                "10.0.0.0/8",
+                "--proxy-headers",
+                "forwarded",
+            ],
+            {},
+            {"proxy_protocol": True, "networks": ["10.0.0.0/8"], "headers": "forwarded"},
+        ),
+        (
+            [],
+            {"FORWARDED_ALLOW_IPS": "192.0.2.0/24"},  # as gunicorn and uvicorn
+            {"proxy_protocol": False, "networks": ["192.0.2.0/24"], "headers": "none"},
+        ),
+    ],
+)
+def test_edge_options_reach_the_server(
+    args: list[str], env: dict[str, str], expected: dict[str, object]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CAPTURE_SERVER_ARGUMENTS, *args, "treadle.demo:app"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {**expected, "root_path": ""}

@@ -3,6 +3,7 @@ subprocess: resource limits and signals are the process's own)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -66,6 +67,18 @@ class Treadle:
         client = Client(socket.create_connection(self.addr, timeout=timeout))
         self.clients.append(client)
         return client
+
+    def wait_until_idle(self, busy: int, timeout: float = 10.0) -> None:
+        """Until the server's stats say ``busy`` worker threads are at work."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = json.loads(
+                self.connect().request(b"GET /_stats HTTP/1.1\r\nHost: t\r\n\r\n").body
+            )
+            if stats["busy_threads"] == busy:
+                return
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.01)
 
     def cpu_seconds(self) -> float:
         with open(f"/proc/{self.proc.pid}/stat") as stat:
@@ -160,10 +173,11 @@ def test_defect9_sigterm_right_after_the_listening_line_is_kept() -> None:
 
 
 def test_defect9_sigint_after_sigterm_stops_at_once() -> None:
-    with treadle("--graceful-timeout", "30") as server:
+    with treadle("--graceful-timeout", "30", "--stats-path", "/_stats") as server:
         client = server.connect()
         client.send(b"GET /sleep?ms=20000 HTTP/1.1\r\nHost: t\r\n\r\n")
         assert server.connect().request(HELLO).status == 200  # the sleeper is in a worker
+        server.wait_until_idle(busy=1)  # only the sleeper
         server.proc.send_signal(signal.SIGTERM)
         server.wait_for("SIGTERM: stopping")
         started = time.monotonic()
@@ -177,8 +191,9 @@ def test_defect9_sigint_after_sigterm_stops_at_once() -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_defect9_stop_is_logged_with_how_it_ended(signum: int) -> None:
-    with treadle() as server:
+    with treadle("--stats-path", "/_stats") as server:
         assert server.connect().request(HELLO).status == 200
+        server.wait_until_idle(busy=0)  # the worker has finished with /hello, not just sent it
         server.proc.send_signal(signum)
         assert server.proc.wait(10) == 0
         assert "none cut" in server.wait_for("stopped")

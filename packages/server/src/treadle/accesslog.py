@@ -30,7 +30,7 @@ def log_request(req: HttpRequest) -> None:
     line = f"{req.method} {req.uri.decode('latin-1')} {req.request_protocol}"
     access_log.info(
         '%s - - [%s] "%s" %s %s "%s" "%s"',
-        req.conn.remote_addr or "-",
+        req.remote_addr or "-",
         stamp,
         line.replace('"', '\\"'),
         req.status[:3] or "-",

@@ -1,26 +1,63 @@
 """``treadle MODULE:APP`` / ``python -m treadle``: a thin layer over ``HttpServer``.
 
-A bad argument, or an app that cannot be imported, gives one line on stderr and exit status 2.
-SIGTERM stops gracefully (in-flight requests get ``--graceful-timeout`` seconds); SIGINT quickly.
+A bad argument gives one line on stderr and exit status 2; so does an app that cannot be
+imported, followed by the last frames of the traceback (file, line, source). An address that
+cannot be had gives exit status 1. SIGTERM stops gracefully (in-flight requests get
+``--graceful-timeout`` seconds); SIGINT quickly. Started by systemd with sockets of its own
+(``LISTEN_FDS``) and no ``--bind``, treadle serves on those.
+
+Habits from gunicorn and waitress are met halfway: ``MODULE`` alone means ``MODULE:application``,
+``--access-logfile``/``--error-logfile`` are accepted as names, and an option treadle does not
+have is named in the error, with treadle's equivalent when there is one, instead of argparse
+taking its value for the app.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import math
 import os
-import signal
 import ssl
 import sys
+import traceback
 from collections.abc import Sequence
-from types import FrameType
+from functools import partial
 from typing import Any, NoReturn
 
-from . import __version__, limits, tls
+from . import __version__, foreground, limits, systemd, tls
+from .forwarded import DEFAULT_ALLOW_IPS, HEADER_MODES, ProxyTrust
 from .limits import Limits
 from .server import HttpServer, bind_scheme, parse_bind_addr
-from .wsgi import WSGIApp
+from .wsgi import WSGIApp, check_root_path
+
+DEFAULT_BIND = "127.0.0.1:8000"
+DEFAULT_APP_NAME = "application"  # Django's, and gunicorn's default too
+
+# Options of gunicorn and waitress that users bring along, with what to use instead.
+_DAEMON = "treadle does not daemonize: run it under systemd (see docs/deployment.md)"
+FOREIGN_OPTIONS = {
+    "--listen": "use --bind HOST:PORT (repeatable)",
+    "--host": "use --bind HOST:PORT",
+    "--port": "use --bind HOST:PORT",
+    "--unix-socket": "use --bind PATH",
+    "--unix-socket-perms": "use --socket-mode MODE",
+    "--daemon": _DAEMON,
+    "-D": _DAEMON,
+    "--pidfile": "use --pid FILE",
+    "--call": "use --factory",
+    "--limit-request-line": "use --max-request-line",
+    "--limit-request-fields": "use --max-header-count",
+    "--limit-request-field_size": "use --max-field-line",
+    "--max-request-header-size": "use --max-head-size",
+    "--max-request-body-size": "use --max-body-size",
+    "--channel-timeout": "use --timeout",
+    "--keepalive": "use --keep-alive",
+    "--ciphers": "use --ssl-ciphers",
+    "--cert-reqs": "use --client-cert none|optional|required",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,20 +75,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
     return value
 
 
-def _non_negative_float(text: str) -> float:
-    value = float(text) if text.replace(".", "", 1).isdigit() else -1.0
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+def _octal_mode(text: str) -> int:
+    digits = text.removeprefix("0o")
+    try:
+        value = int(digits, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode like 660") from None
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode like 660")
     return value
 
 
@@ -63,73 +111,148 @@ def _bind(text: str) -> str:
     return text
 
 
+def _allow_ips(text: str) -> str:
+    try:
+        ProxyTrust.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _root_path(text: str) -> str:
+    try:
+        return check_root_path(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="treadle", description="Serve a WSGI application with treadle.")
+    p = _Parser(
+        prog="treadle",
+        description="Serve a WSGI application with treadle.",
+        allow_abbrev=False,  # an abbreviation would shadow options added later
+    )
     p.add_argument(
-        "app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:app"
+        "app",
+        metavar="MODULE:APP",
+        help=f"the WSGI application, e.g. myproject.wsgi:app; MODULE alone means "
+        f"MODULE:{DEFAULT_APP_NAME}",
     )
     p.add_argument("--version", action="version", version=f"treadle {__version__}")
-    p.add_argument(
+    where = p.add_argument_group("where to listen")
+    where.add_argument(
         "-b",
         "--bind",
         action="append",
         type=_bind,
         metavar="ADDR",
-        help="HOST:PORT, [IPv6]:PORT, a Unix socket path, or http:// or https:// before "
-        "HOST:PORT; repeatable (default 127.0.0.1:8000)",
+        help="HOST:PORT, [IPv6]:PORT, a Unix socket path, fd://N for an inherited listening "
+        "socket, or http:// or https:// before HOST:PORT; repeatable (default: the sockets "
+        "systemd passed, else 127.0.0.1:8000)",
     )
-    p.add_argument("--threads", type=_positive_int, default=5, help="worker threads (default 5)")
-    p.add_argument("--max-threads", type=_positive_int, help="grow the pool up to this many")
-    p.add_argument("--backlog", type=_positive_int, default=4096, help="listen backlog")
-    p.add_argument(
+    where.add_argument("--backlog", type=_positive_int, default=4096, help="listen backlog")
+    where.add_argument(
+        "--socket-mode",
+        type=_octal_mode,
+        metavar="MODE",
+        help="permissions of Unix socket files, in octal, e.g. 660 (default: from the umask)",
+    )
+    where.add_argument(
+        "--umask",
+        type=_octal_mode,
+        metavar="MASK",
+        help="the process's umask, in octal, e.g. 007 (applies to socket, pid and log files)",
+    )
+    where.add_argument(
         "--max-connections",
         type=_positive_int,
         metavar="N",
         help="open connections at most; at the limit the oldest idle ones are closed, then "
         "accepting pauses (default: the open-file limit less 64)",
     )
-    p.add_argument(
+    pool = p.add_argument_group("threads")
+    pool.add_argument("--threads", type=_positive_int, default=5, help="worker threads (default 5)")
+    pool.add_argument("--max-threads", type=_positive_int, help="grow the pool up to this many")
+    pool.add_argument(
         "--queue-size",
         type=_positive_int,
         default=1024,
         help="requests waiting for a thread before 503 (default 1024)",
     )
-    p.add_argument(
+    times = p.add_argument_group("timeouts (seconds; 1.5 and 1e1 are fine)")
+    times.add_argument(
         "--keep-alive",
-        type=_positive_float,
+        type=_positive_seconds,
         default=limits.KEEP_ALIVE_TIMEOUT,
         metavar="SECONDS",
-        help="idle keep-alive timeout (default 5)",
+        help=f"idle keep-alive timeout (default {limits.KEEP_ALIVE_TIMEOUT:g})",
     )
-    p.add_argument(
+    times.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=_positive_seconds,
         default=limits.TIMEOUT,
         metavar="SECONDS",
-        help="deadline for a request head, a body stall or a send stall (default 10)",
+        help=f"deadline for a request head, a body stall or a send stall "
+        f"(default {limits.TIMEOUT:g})",
     )
-    p.add_argument(
+    times.add_argument(
         "--graceful-timeout",
-        type=_non_negative_float,
+        type=_seconds,
         default=10.0,
         metavar="SECONDS",
-        help="how long SIGTERM lets requests finish (default 10)",
+        help="how long SIGTERM lets in-flight requests finish (default 10)",
     )
-    p.add_argument("--max-request-line", type=_positive_int, default=limits.MAX_REQUEST_LINE)
-    p.add_argument("--max-header-count", type=_positive_int, default=limits.MAX_HEADER_COUNT)
-    p.add_argument("--max-field-line", type=_positive_int, default=limits.MAX_FIELD_LINE)
-    p.add_argument("--max-head-size", type=_positive_int, default=limits.MAX_HEAD_SIZE)
-    p.add_argument("--max-body-size", type=_positive_int, default=limits.MAX_BODY_SIZE)
-    p.add_argument(
+    lims = p.add_argument_group("limits")
+    for flag, default, what in (
+        ("--max-request-line", limits.MAX_REQUEST_LINE, "bytes in the request line (else 414)"),
+        ("--max-field-line", limits.MAX_FIELD_LINE, "bytes in one header field line (else 431)"),
+        ("--max-header-count", limits.MAX_HEADER_COUNT, "header fields (else 431)"),
+        ("--max-head-size", limits.MAX_HEAD_SIZE, "bytes in the whole request head (else 431)"),
+        ("--max-body-size", limits.MAX_BODY_SIZE, "bytes in a request body (else 413)"),
+    ):
+        lims.add_argument(
+            flag,
+            type=_positive_int,
+            default=default,
+            metavar="N",
+            help=f"{what}; default {default}",
+        )
+    logs = p.add_argument_group("logging and process")
+    logs.add_argument(
+        "--access-log",
+        "--access-logfile",
+        metavar="FILE|-",
+        help="Combined Log Format to FILE or stdout (default: none)",
+    )
+    logs.add_argument(
+        "--error-log",
+        "--error-logfile",
+        "--log-file",
+        metavar="FILE|-",
+        help="startup lines and errors to FILE (default -: stderr)",
+    )
+    logs.add_argument(
+        "--log-level",
+        type=str.lower,
+        default="info",
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="any case (default info)",
+    )
+    logs.add_argument(
         "--stats-path",
         metavar="PATH",
         help="answer GET PATH with server stats (JSON; ?format=prometheus)",
     )
-    p.add_argument("--access-log", metavar="FILE|-", help="Combined Log Format to FILE or stdout")
-    p.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
+    logs.add_argument("--pid", metavar="FILE", help="write the process id to FILE while serving")
+    app = p.add_argument_group("the application")
+    app.add_argument("--factory", action="store_true", help="APP is a factory: call it for the app")
+    app.add_argument("--chdir", metavar="DIR", help="change to DIR before importing the app")
+    app.add_argument(
+        "--pythonpath",
+        action="append",
+        metavar="DIRS",
+        help="comma-separated directories to put first on sys.path; repeatable",
     )
-    p.add_argument("--factory", action="store_true", help="APP is a factory: call it for the app")
     tls = p.add_argument_group(
         "TLS", "with --certfile, every --bind is TLS unless written http://HOST:PORT"
     )
@@ -147,7 +270,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask clients for a certificate signed by --ca-certs (default none)",
     )
     tls.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list (TLS 1.2)")
+    edge = p.add_argument_group("behind a proxy", "see docs/deployment.md")
+    edge.add_argument(
+        "--forwarded-allow-ips",
+        type=_allow_ips,
+        default=os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_ALLOW_IPS),
+        metavar="LIST",
+        help="peers trusted as proxies: addresses and networks (CIDR), '*' for any, 'unix:' "
+        f"for Unix-socket peers (default $FORWARDED_ALLOW_IPS or {DEFAULT_ALLOW_IPS})",
+    )
+    edge.add_argument(
+        "--proxy-headers",
+        choices=HEADER_MODES,
+        default="none",
+        help="what a trusted proxy's headers tell: X-Forwarded-For/-Proto/-Host/-Port, or RFC "
+        "7239 Forwarded; client address, scheme, host and port (default none)",
+    )
+    edge.add_argument(
+        "--root-path",
+        type=_root_path,
+        default="",
+        metavar="PATH",
+        help="the app is mounted at PATH (SCRIPT_NAME), stripped from PATH_INFO when present",
+    )
+    edge.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="every connection starts with a PROXY protocol v1/v2 header (HAProxy's "
+        "send-proxy), accepted from --forwarded-allow-ips peers only",
+    )
     return p
+
+
+def unknown_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The first option in ``argv`` that ``parser`` does not know, or None.
+
+    Done before argparse, which would otherwise take the unknown option's value for the app
+    (``treadle -w 4 app:app``: "unrecognized arguments: -w app:app").
+    """
+    known = parser._option_string_actions
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            return None
+        if not arg.startswith("-") or arg == "-":
+            continue
+        name = arg.partition("=")[0] if arg.startswith("--") else arg
+        action = known.get(name)
+        if action is None and not arg.startswith("--") and arg[:2] in known:
+            continue  # a short option with its value attached: -b127.0.0.1:0
+        if action is None:
+            return name
+        if action.nargs is None and "=" not in arg:
+            next(args, None)  # its value, whatever it looks like
+    return None
 
 
 def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -187,14 +363,16 @@ class AppImportError(Exception):
 
 def load_app(spec: str, factory: bool = False) -> WSGIApp:
     module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
+    if not sep:
+        attr = DEFAULT_APP_NAME
+    if not module_name or not attr:
         raise AppImportError(f"{spec!r} is not MODULE:APP")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        raise AppImportError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+        raise _failure(f"cannot import {module_name!r}", exc) from exc
     obj: Any = module
     for part in attr.split("."):
         try:
@@ -205,25 +383,58 @@ def load_app(spec: str, factory: bool = False) -> WSGIApp:
         try:
             obj = obj()
         except Exception as exc:
-            raise AppImportError(f"factory {spec!r} failed: {type(exc).__name__}: {exc}") from exc
+            raise _failure(f"factory {spec!r} failed", exc) from exc
     if not callable(obj):
         raise AppImportError(f"{spec!r} is not callable")
     app: WSGIApp = obj
     return app
 
 
-def _configure_logging(level: str, access_log: str | None) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s [%(name)s] %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+def _failure(what: str, exc: Exception, frames: int = 3) -> AppImportError:
+    """One summary line, then where it happened: the last frames outside the import machinery
+    (and, for a SyntaxError, the offending line)."""
+    lines = [f"{what}: {type(exc).__name__}: {exc}"]
+    machinery = (os.path.dirname(importlib.__file__), os.path.abspath(__file__))
+    user_frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<frozen ")
+        and not os.path.abspath(frame.filename).startswith(machinery)
+    ]
+    for frame in user_frames[-frames:]:
+        lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"    {frame.line}")
+    if isinstance(exc, SyntaxError) and exc.filename:
+        lines.append(f'  File "{exc.filename}", line {exc.lineno}')
+        if exc.text:
+            lines.append(f"    {exc.text.strip()}")
+    return AppImportError("\n".join(lines))
+
+
+def _set_up_paths(chdir: str | None, pythonpath: list[str] | None) -> None:
+    if chdir is not None:
+        try:
+            os.chdir(chdir)
+        except OSError as exc:
+            _fail(f"--chdir {chdir}: {exc.strerror}")
+    dirs = [d for item in pythonpath or [] for d in item.split(",") if d]
+    for path in reversed(dirs):
+        sys.path.insert(0, os.path.abspath(path))
+
+
+def _configure_logging(level: str, access_log: str | None, error_log: str | None) -> None:
+    handler: logging.Handler
+    if error_log is None or error_log == "-":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        handler = logging.FileHandler(error_log)
+    logging.basicConfig(level=level.upper(), format=foreground.LOG_FORMAT, handlers=[handler])
     access = logging.getLogger("treadle.access")
     access.propagate = False
     if access_log is None:
         access.setLevel(logging.WARNING)  # no per-request logging work at all
         return
-    handler: logging.Handler
     if access_log == "-":
         handler = logging.StreamHandler(sys.stdout)
     else:
@@ -233,21 +444,71 @@ def _configure_logging(level: str, access_log: str | None) -> None:
     access.setLevel(logging.INFO)
 
 
+def _binds(explicit: list[str] | None) -> list[str]:
+    """``--bind`` as given; without it, the sockets systemd passed, else the default."""
+    inherited = systemd.listen_fds()
+    if not explicit:
+        return [f"fd://{fd}" for fd in inherited] or [DEFAULT_BIND]
+    unused = sorted(set(inherited) - {int(b[5:]) for b in explicit if b.startswith("fd://")})
+    if unused:
+        logging.getLogger("treadle.error").warning(
+            "--bind given: not serving on the sockets systemd passed (fds %s)", unused
+        )
+    return explicit
+
+
+class _PidFileError(Exception):
+    pass
+
+
+def _write_pid_file(path: str | None) -> None:
+    """Written once listening (a failed start leaves a running server's file alone)."""
+    if path is None:
+        return
+    pid = str(os.getpid())
+    tmp = f"{path}.{pid}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(pid + "\n")
+        os.replace(tmp, path)  # whole or not at all, for whoever reads it
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _PidFileError from exc
+
+
+def _remove_pid_file(path: str) -> None:
+    with contextlib.suppress(OSError):
+        with open(path) as f:
+            ours = f.read().strip() == str(os.getpid())
+        if ours:  # not a file a newer server wrote since
+            os.unlink(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    unknown = unknown_option(parser, arguments)
+    if unknown is not None:
+        hint = FOREIGN_OPTIONS.get(unknown)
+        parser.error(f"unrecognized option {unknown!r}" + (f": {hint}" if hint else ""))
+    args = parser.parse_args(arguments)
     if args.max_threads is not None and args.max_threads < args.threads:
         _fail("--max-threads must be at least --threads")
+    if args.umask is not None:
+        os.umask(args.umask)
+    _set_up_paths(args.chdir, args.pythonpath)
     try:
         app = load_app(args.app, args.factory)
     except AppImportError as exc:
         _fail(str(exc))
     ssl_context = _ssl_context(args)
     try:
-        _configure_logging(args.log_level, args.access_log)
+        _configure_logging(args.log_level, args.access_log, args.error_log)
     except OSError as exc:
-        _fail(f"cannot open access log: {exc}")
+        _fail(f"cannot open log file: {exc}")
     server = HttpServer(
-        args.bind or ["127.0.0.1:8000"],
+        _binds(args.bind),
         app,
         threads=args.threads,
         max_threads=args.max_threads,
@@ -264,38 +525,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         queue_size=args.queue_size,
         stats_path=args.stats_path,
         max_connections=args.max_connections,
+        unix_socket_mode=args.socket_mode,
         ssl_context=ssl_context,
+        proxy=ProxyTrust.parse(args.forwarded_allow_ips, args.proxy_headers),
+        root_path=args.root_path,
+        proxy_protocol=args.proxy_protocol,
     )
-    stop_timeout = args.graceful_timeout
-
-    stopping = False
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop_timeout, stopping
-        if signum == signal.SIGINT or stopping:
-            stop_timeout = 0.0  # SIGINT, or a second signal: stop at once
-        logging.getLogger("treadle.error").info(
-            "%s: stopping%s",
-            signal.Signals(signum).name,
-            f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else " now",
-        )
-        if stopping or not stop_timeout:
-            server.hurry()
-        else:
-            server.interrupt()
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
-        server.prepare()
+        foreground.run(server, args.graceful_timeout, on_ready=partial(_write_pid_file, args.pid))
+    except _PidFileError as exc:
+        print(f"treadle: error: cannot write --pid {args.pid}: {exc.__cause__}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"treadle: error: cannot listen: {exc}", file=sys.stderr)
         return 1
-    try:
-        server.start()
     finally:
-        server.stop(stop_timeout)
+        if args.pid is not None:
+            _remove_pid_file(args.pid)
     return 0
 
 

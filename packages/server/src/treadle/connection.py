@@ -7,6 +7,7 @@ serve every complete request in the buffer (pipelining, in order), then park it 
 worker ever waits on a client, and idle keep-alive connections cost a poller entry, not a thread.
 
     state     parked until                       then
+    PROXY     a PROXY protocol header is read    HANDSHAKE or HEAD (``proxy_protocol`` only)
     HANDSHAKE the TLS handshake is done          HEAD (TLS listeners only; see tls.py)
     HEAD      a blank line ends a head           dispatch to a worker
     BODY      the body receiver is complete      dispatch (the request is pending)
@@ -30,11 +31,11 @@ import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from . import edge
 from .accesslog import log_refusal, log_request
 from .errors import ClientGone, HttpError, RequestTimeout
 from .parser import check_partial_head, find_head_end, skip_empty_lines
-from .request import HttpRequest, error_response, plain_response
-from .tls import HANDSHAKE_RECORD, PLAIN_HTTP_ON_TLS_PORT, connection_environ
+from .request import HttpRequest, error_response
 from .workers import WorkerThread
 
 if TYPE_CHECKING:
@@ -59,6 +60,10 @@ class State(Enum):
     BODY = 2
     LINGER = 3
     HANDSHAKE = 4
+    PROXY = 5
+
+
+_BEFORE_A_REQUEST = frozenset((State.HEAD, State.HANDSHAKE, State.PROXY))
 
 
 class Ready(Enum):
@@ -114,6 +119,8 @@ class HttpConnection:
         self.buf = b""
         self.scanned = 0  # buf[:scanned] holds no head end: never rescan it
         self.state = State.HANDSHAKE if tls is not None else State.HEAD
+        if server.proxy_protocol:
+            self.state = State.PROXY
         self.pending: HttpRequest | None = None
         self.active: HttpRequest | None = None  # the request a worker is answering
         self.error: HttpError | None = None
@@ -127,7 +134,7 @@ class HttpConnection:
     @property
     def idle(self) -> bool:
         """Waiting for a request of which nothing has arrived (perhaps still shaking hands)."""
-        return (self.state is State.HEAD or self.state is State.HANDSHAKE) and not self.buf
+        return self.state in _BEFORE_A_REQUEST and not self.buf
 
     @property
     def has_request(self) -> bool:
@@ -135,7 +142,7 @@ class HttpConnection:
         return (
             self.active is not None
             or self.pending is not None
-            or (self.state is not State.LINGER and bool(self.buf))
+            or (self.state is State.HEAD and bool(self.buf))
         )
 
     @property
@@ -147,7 +154,9 @@ class HttpConnection:
 
     def on_readable(self) -> Ready:
         if self.state is State.HANDSHAKE:
-            return self._handshake()
+            return edge.handshake(self)
+        if self.state is State.PROXY:
+            return edge.proxy_header(self)
         try:
             data = self.socket.recv(RECV_SIZE)
         except _WOULD_BLOCK:
@@ -197,85 +206,24 @@ class HttpConnection:
         self.deadline = min(now + limits.timeout, self.deadline + taken / limits.min_upload_rate)
         return Ready.WAIT
 
-    def _handshake(self) -> Ready:
-        """Advance the TLS handshake as far as the bytes that have arrived allow."""
-        sock = self.socket
-        if not isinstance(sock, ssl.SSLSocket):
-            assert self.tls is not None
-            try:
-                first = sock.recv(1, socket.MSG_PEEK)
-            except BlockingIOError:
-                return Ready.WAIT
-            except OSError:
-                first = b""
-            if not first:
-                self.close()
-                return Ready.CLOSED
-            if first[0] != HANDSHAKE_RECORD:
-                # Plain HTTP on a TLS port: say so in plain HTTP, as nginx does.
-                self._try_send(
-                    plain_response(
-                        400, "Bad Request", PLAIN_HTTP_ON_TLS_PORT + "\n", self.server.software
-                    )
-                )
-                self.close_gracefully()
-                return Ready.CLOSED
-            try:
-                sock = self.socket = self.tls.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
-            except OSError:
-                self.close()
-                return Ready.CLOSED
-        try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self.want_write = False
-            return Ready.WAIT
-        except ssl.SSLWantWriteError:
-            self.want_write = True
-            return Ready.WAIT
-        except OSError as exc:  # SSLError included: a bad hello, an unknown CA, a reset
-            error_log.debug("TLS handshake with %s failed: %s", self.remote_addr, exc)
-            self.close()
-            return Ready.CLOSED
-        self.want_write = False
-        self.state = State.HEAD
-        self.tls_environ = connection_environ(sock)
-        if sock.pending():
-            return self.on_readable()
-        return Ready.WAIT
-
     def take_pending(self) -> bytes:
         """Bytes TLS has decrypted and holds, which no poller event will announce."""
-        sock = self.socket
-        if not isinstance(sock, ssl.SSLSocket):
-            return b""
-        data = b""
-        try:
-            while size := sock.pending():
-                piece = sock.recv(size)
-                if not piece:
-                    break
-                data += piece
-        except OSError:
-            pass  # what was read is kept; the error shows again on the next read
-        return data
+        return edge.tls_pending(self.socket)
 
     def expire(self, now: float) -> bool:
         """Close if parked past its deadline (acceptor side). True when closed."""
         if now < self.deadline:
             return False
-        if self.state is not State.LINGER and (self.buf or self.state is State.BODY):
+        if (self.state is State.HEAD and self.buf) or self.state is State.BODY:
             # RFC 9110 §15.5.9: a head or body that did not arrive in time.
             error = RequestTimeout("timed out")
             data = error_response(error, self.server.software)
-            self._try_send(data)
+            self.try_send(data)
             log_refusal(self, error, len(data))
         self.close()
         return True
 
-    def _try_send(self, data: bytes) -> None:
+    def try_send(self, data: bytes) -> None:
         with contextlib.suppress(OSError):
             self.socket.send(data)
 

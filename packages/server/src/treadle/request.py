@@ -49,6 +49,7 @@ class HttpRequest:
         "path",
         "qs",
         "remaining",
+        "remote_addr",
         "request_protocol",
         "response_protocol",
         "sent_headers",
@@ -60,6 +61,7 @@ class HttpRequest:
     def __init__(self, server: HttpServer, conn: HttpConnection) -> None:
         self.server = server
         self.conn = conn
+        self.remote_addr = conn.remote_addr  # the client's, once a trusted proxy has said
         self.close_connection = False
         self.sent_headers = False
         self.chunked_write = False

@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import ssl
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -41,15 +42,18 @@ from .accesslog import log_refusal
 from .bodies import MemoryBudget
 from .connection import HttpConnection, Ready, State
 from .errors import ServiceUnavailable
+from .forwarded import ProxyTrust
 from .limits import Limits
 from .poller import Poller, default_poller
 from .workers import IDLE_TIMEOUT, ThreadPool
-from .wsgi import Environ, WSGIApp, WSGIGateway_10, base_environ
+from .wsgi import Environ, WSGIApp, WSGIGateway_10, base_environ, check_root_path
 
 error_log = logging.getLogger("treadle.error")
 access_log = logging.getLogger("treadle.access")
 
-BindAddr = tuple[str, int] | str
+# (host, port), "host:port", "[v6]:port", a Unix socket path, "fd://N" (an inherited listening
+# socket, e.g. from systemd), or a socket object already bound.
+BindAddr = tuple[str, int] | str | socket.socket
 # Linux's default SOMAXCONN since 5.4; the kernel caps it at net.core.somaxconn anyway.
 BACKLOG = 4096
 QUEUE_SIZE = 1024
@@ -95,11 +99,18 @@ def bind_scheme(bind_addr: BindAddr) -> str | None:
 
 def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
     """(family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path;
-    a string may start with ``http://`` or ``https://`` (see ``bind_scheme``)."""
+    ``(AF_UNSPEC, fd)`` for ``"fd://N"`` and ``(AF_UNSPEC, sock)`` for a socket object; a
+    string may start with ``http://`` or ``https://`` (see ``bind_scheme``)."""
+    if isinstance(bind_addr, socket.socket):
+        return socket.AF_UNSPEC, bind_addr
     if isinstance(bind_addr, tuple):
         host, number = bind_addr
         return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(number))
     text = bind_addr
+    if text.startswith("fd://"):
+        if not text[5:].isdigit():
+            raise ValueError(f"bind address {text!r}: expected fd://N, N a file descriptor number")
+        return socket.AF_UNSPEC, int(text[5:])
     scheme = bind_scheme(text)
     if scheme is not None:
         text = text[len(scheme) + 3 :]
@@ -142,9 +153,13 @@ class HttpServer:
         thread_idle_timeout: float = IDLE_TIMEOUT,
         poller: Poller | None = None,
         max_connections: int | None = None,
+        unix_socket_mode: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: ProxyTrust | None = None,
+        root_path: str = "",
+        proxy_protocol: bool = False,
     ) -> None:
-        if isinstance(bind_addr, (str, tuple)):
+        if isinstance(bind_addr, (str, tuple, socket.socket)):
             self.bind_addrs: list[BindAddr] = [bind_addr]
         else:
             self.bind_addrs = list(bind_addr)
@@ -158,6 +173,12 @@ class HttpServer:
         self.ssl_context = ssl_context
         self._tls: dict[int, ssl.SSLContext] = {}  # listener fd -> its context
         self.wsgi_app = wsgi_app
+        # Which peers are trusted proxies (for forwarded headers and PROXY protocol headers);
+        # without one, only the loopback addresses, and no headers are read.
+        self.proxy = proxy if proxy is not None else ProxyTrust(headers="none")
+        self.forwarded = self.proxy if self.proxy.reads_headers else None
+        self.root_path = check_root_path(root_path)
+        self.proxy_protocol = proxy_protocol
         self.limits = limits or Limits()
         self.body_budget = MemoryBudget(self.limits.body_memory_budget)
         if max_connections is not None and max_connections < 1:
@@ -186,7 +207,9 @@ class HttpServer:
         self._acceptor: threading.Thread | None = None
         self._accepted = 0
         self._shed = 0
-        self._unix_paths: list[str] = []
+        self.unix_socket_mode = unix_socket_mode
+        # path -> identity of the file we made: stop() unlinks it only if it is still that one
+        self._unix_paths: dict[str, tuple[int, int, int]] = {}
         self.environ_base: Environ = {}
 
     # -- binding -------------------------------------------------------------------------------
@@ -207,6 +230,7 @@ class HttpServer:
             for sock in self.sockets:
                 sock.close()
             self.sockets = []
+            self._unlink_unix_paths()
             self._poller.close()
             self._poller = None
             raise
@@ -221,12 +245,20 @@ class HttpServer:
 
     def _bind(self, bind_addr: BindAddr) -> socket.socket:
         family, addr = parse_bind_addr(bind_addr)
+        if family == socket.AF_UNSPEC:
+            return self._adopt(addr)
         if family == socket.AF_UNIX:
-            if os.path.exists(addr) and not os.path.isdir(addr):
-                os.unlink(addr)  # a stale socket file from an earlier run
+            _remove_stale_unix_socket(addr)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.bind(addr)
-            self._unix_paths.append(addr)
+            try:
+                sock.bind(addr)
+                # Before listen(), so no client connects while the mode is still the umask's.
+                if self.unix_socket_mode is not None:
+                    os.chmod(addr, self.unix_socket_mode)
+            except OSError:
+                sock.close()
+                raise
+            self._unix_paths[addr] = _identity(addr)
         else:
             infos = socket.getaddrinfo(
                 addr[0], addr[1], family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
@@ -242,6 +274,25 @@ class HttpServer:
                 sock.close()
                 raise
         sock.listen(self.backlog)
+        sock.setblocking(False)
+        return sock
+
+    def _adopt(self, sock_or_fd: socket.socket | int) -> socket.socket:
+        """An inherited or caller-made socket: serve on it as it is (its owner made it; the
+        backlog is the owner's too, unless it is not listening yet)."""
+        if isinstance(sock_or_fd, int):
+            try:
+                sock = socket.socket(fileno=sock_or_fd)
+            except OSError as exc:
+                raise OSError(exc.errno, f"fd://{sock_or_fd}: {exc.strerror}") from None
+            if sock.type != socket.SOCK_STREAM:
+                sock.detach()  # not ours to close
+                raise OSError(errno.ENOTSUP, f"fd://{sock_or_fd} is not a stream socket")
+        else:
+            sock = sock_or_fd
+        accepting = getattr(socket, "SO_ACCEPTCONN", None)
+        if accepting is None or not sock.getsockopt(socket.SOL_SOCKET, accepting):
+            sock.listen(self.backlog)
         sock.setblocking(False)
         return sock
 
@@ -542,10 +593,7 @@ class HttpServer:
         self.sockets = []
         self._listeners = {}
         self._tls = {}
-        for path in self._unix_paths:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        self._unix_paths = []
+        self._unlink_unix_paths()
 
     def _unfinished(self) -> bool:
         """Any connection that is not lingering: a request may arrive, wait or be answered."""
@@ -575,15 +623,52 @@ class HttpServer:
             self.tick(min(DRAIN_TICK, max(0.0, self._stop_deadline - time.monotonic())))
             self._sweep(time.monotonic())
 
+    def _unlink_unix_paths(self) -> None:
+        for path, identity in self._unix_paths.items():
+            with contextlib.suppress(OSError):
+                if _identity(path) == identity:  # not a file another server put there since
+                    os.unlink(path)
+        self._unix_paths = {}
+
+
+def _identity(path: str) -> tuple[int, int, int]:
+    """Device, inode and creation time: an inode number alone may be reused at once."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
+def _remove_stale_unix_socket(path: str) -> None:
+    """Clear ``path`` for a new socket if it holds one nobody listens on; refuse otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)  # a live server with a full backlog does not answer at once
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)  # left by a server that is gone
+            return
+        except (TimeoutError, BlockingIOError):
+            pass
+        except OSError:
+            return  # cannot tell (e.g. no permission); bind() reports EADDRINUSE
+    raise OSError(errno.EADDRINUSE, f"another server is listening on {path}")
+
 
 def serve(
-    app: WSGIApp, bind: BindAddr | Iterable[BindAddr] = ("127.0.0.1", 8000), **kwargs: Any
+    app: WSGIApp,
+    bind: BindAddr | Iterable[BindAddr] = ("127.0.0.1", 8000),
+    *,
+    graceful_timeout: float = 10.0,
+    **kwargs: Any,
 ) -> None:
-    """Serve ``app`` until interrupted (Ctrl-C), then stop gracefully."""
-    server = HttpServer(bind, app, **kwargs)
-    try:
-        server.start()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    """Serve ``app`` in the foreground: SIGTERM stops gracefully, SIGINT (Ctrl-C) at once.
+    Logs its listening line (setting up logging if nothing has) and tells systemd when ready."""
+    from .foreground import basic_logging, run  # foreground imports this module
+
+    basic_logging()
+    run(HttpServer(bind, app, **kwargs), graceful_timeout)

@@ -88,8 +88,19 @@ def base_environ(server: HttpServer) -> Environ:
         "SERVER_SOFTWARE": server.software,
         "SERVER_NAME": name,
         "SERVER_PORT": port,
-        "SCRIPT_NAME": "",
+        "SCRIPT_NAME": server.root_path,
     }
+
+
+def check_root_path(root_path: str) -> str:
+    """A ``SCRIPT_NAME`` prefix as the environ wants it: ``"/app"`` (from ``"/app/"``, say),
+    or ``""`` for none."""
+    root = root_path.rstrip("/")
+    if root and not root.startswith("/"):
+        raise ValueError(f"root path {root_path!r} must start with '/'")
+    if any(ch in root for ch in "?#") or not root.isprintable():
+        raise ValueError(f"root path {root_path!r} must be a plain path")
+    return root
 
 
 class AppError(Exception):
@@ -130,10 +141,19 @@ class WSGIGateway_10:
     def get_environ(self) -> Environ:
         req = self.req
         conn = req.conn
-        env = conn.server.environ_base.copy()
+        server = conn.server
+        env = server.environ_base.copy()
         path = req.path
         env["REQUEST_METHOD"] = req.method
-        env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+        path_info = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+        root = server.root_path
+        if root and path_info.startswith(root):
+            # SCRIPT_NAME is root (waitress's url_prefix); it is stripped as whole segments:
+            # "/app" from "/app/x" and "/app", not from "/apple".
+            rest = path_info[len(root) :]
+            if not rest or rest[0] == "/":
+                path_info = rest
+        env["PATH_INFO"] = path_info
         env["QUERY_STRING"] = req.qs.decode("latin-1")
         env["REQUEST_URI"] = env["RAW_URI"] = req.uri.decode("latin-1")
         env["SERVER_PROTOCOL"] = req.request_protocol
@@ -157,6 +177,9 @@ class WSGIGateway_10:
             # change wsgi.url_scheme, which tells the app what the connection really is: a
             # client must not be able to claim TLS by writing "https://".
             env["HTTP_HOST"] = host.decode("latin-1")
+        if server.forwarded is not None:
+            server.forwarded.apply(env)
+            req.remote_addr = env["REMOTE_ADDR"]  # for the access log
         body = req.body
         if req.head.chunked:
             env["CONTENT_LENGTH"] = str(body.size)
