@@ -101,7 +101,7 @@ def add_options(parser: Any) -> None:
         "--attackers",
         type=int,
         default=-1,
-        help="connections each attack holds (default: twice the threads)",
+        help="connections each attack holds (default: 1.5x the threads, rounded up: 8 for 5)",
     )
     option("--attack-seconds", type=float, default=6.0, help="how long each attack is held")
     option(
@@ -126,13 +126,13 @@ def add_options(parser: Any) -> None:
         help="half-head and slow-body attackers send one byte this often",
     )
     option("--body-path", default="/echo", help="the route that reads a request body")
-    option("--big-path", default="/stream?n=100000", help="a route with a large response")
     option(
-        "--big-requests",
+        "--big-bytes",
         type=int,
-        default=4,
-        help="no-read attackers pipeline this many requests for --big-path: more than the "
-        "socket buffers hold (the demo's /stream?n=100000 is ~2.6 MB, loopback buffers ~4 MB)",
+        default=0,
+        help="no-read attackers send a body this large to --body-path, which echoes it back "
+        "(default: 1.5x the kernel's largest TCP send buffer, at least 6 MB, so the answer "
+        "cannot fit in the socket buffers)",
     )
     option("--request-timeout", type=float, default=5.0, help="client timeout, seconds")
     option("--max-fail-ratio", type=float, default=0.01, help="failures allowed per step")

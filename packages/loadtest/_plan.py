@@ -18,20 +18,21 @@ depends on the settings alone: workers in distributed mode compute it without th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from _settings import Settings
 
-# no-read last: the large responses it asks for can keep a server busy after the attackers leave
+# no-read last: the large answers it asks for can keep a server busy after the attackers leave
 ATTACKS = ("silent", "half-head", "slow-body", "idle-keep-alive", "no-read")
 
 WHAT = {
     "silent": "connect, send nothing",
     "half-head": "send half a request head, then a byte a second",
     "slow-body": "send a head and Content-Length, then the body a byte a second",
-    "no-read": "ask for large responses, never read them",
+    "no-read": "send a large body to the echo route, never read the answer",
     "idle-keep-alive": "one request, then idle on the keep-alive connection",
 }
 
@@ -150,7 +151,7 @@ def make_plan(settings: Settings, threads: int) -> Plan:
         make_step(settings, threads, index, multiple)
         for index, multiple in enumerate(settings.steps)
     )
-    attackers = settings.attackers if settings.attackers >= 0 else 2 * threads
+    attackers = settings.attackers if settings.attackers >= 0 else math.ceil(1.5 * threads)
     attacks = tuple(
         Attack(
             index=len(steps) + i,

@@ -7,6 +7,7 @@ from typing import Any
 
 from _plan import ATTACKS
 
+MIN_BIG_BYTES = 6_000_000
 DEFAULT_STEPS = {"closed": "0.5,1,2,4", "open": "0.5,1,2,4", "knee": "0.5,0.75,1,1.25,1.5,2"}
 
 
@@ -35,8 +36,7 @@ class Settings:
     probe_ms: int
     trickle_seconds: float
     body_path: str
-    big_path: str
-    big_requests: int
+    big_bytes: int
     request_timeout: float
     max_fail_ratio: float
     latency_factor: float
@@ -79,8 +79,7 @@ class Settings:
             probe_ms=int(options.probe_ms),
             trickle_seconds=float(options.trickle_seconds),
             body_path=str(options.body_path),
-            big_path=str(options.big_path),
-            big_requests=int(options.big_requests),
+            big_bytes=int(options.big_bytes) or big_enough(),
             request_timeout=float(options.request_timeout),
             max_fail_ratio=float(options.max_fail_ratio),
             latency_factor=float(options.latency_factor),
@@ -88,6 +87,17 @@ class Settings:
             min_throughput=float(options.min_throughput),
             report_prefix=report_prefix(options),
         )
+
+
+def big_enough() -> int:
+    """Bytes that cannot all sit in a loopback connection's buffers: 1.5x the largest TCP send
+    buffer the kernel grows to (Linux), at least 6 MB."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            largest = int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        largest = 0
+    return max(MIN_BIG_BYTES, largest * 3 // 2)
 
 
 def report_prefix(options: Any) -> str:

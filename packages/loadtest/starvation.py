@@ -1,7 +1,7 @@
 """Locustfile: clients that starve a thread pool, one user class per attack.
 
 Each attacker holds one connection and misbehaves on it until the server closes it, then opens
-another (a real attacker would); the shape runs one attack at a time, each with twice the pool's
+another (a real attacker would); the shape runs one attack at a time, each with 1.5x the pool's
 thread count of attackers by default, while a newcomer (saturation.py) opens a fresh connection
 every quarter second and must be answered within `--attack-bound-ms`. A pool that hands a thread
 to a connection before its request is whole, or keeps it while the client does not read, runs
@@ -10,8 +10,8 @@ out of threads here; one that parks such connections outside its threads does no
 - `SilentUser`: connects and sends nothing.
 - `HalfHeadUser`: sends half a request head, then one more byte every `--trickle-seconds`.
 - `SlowBodyUser`: sends a whole head with a 1 MB Content-Length, then the body a byte at a time.
-- `NoReadUser`: pipelines `--big-requests` requests for `--big-path` with a small receive
-  buffer, and never reads.
+- `NoReadUser`: with a small receive buffer, sends `--big-bytes` (more than the socket buffers
+  hold) to the echo route, and never reads the answer.
 - `IdleAttackUser`: the idle keep-alive user of the steps, as an attack of its own.
 
 When the server closes an attacker's connection, the attacker reports "ATTACK held" with the
@@ -117,7 +117,10 @@ class NoReadUser(AttackUser):
 
     def open(self) -> socket.socket:
         sock = self.target.connect(self.settings.request_timeout, rcvbuf=SMALL_RCVBUF)
-        sock.sendall(self.target.head("GET", self.settings.big_path) * self.settings.big_requests)
+        size = self.settings.big_bytes
+        fields = ("Content-Type: application/octet-stream", f"Content-Length: {size}")
+        sock.sendall(self.target.head("POST", self.settings.body_path, *fields))
+        sock.sendall(b"a" * size)
         return sock
 
 

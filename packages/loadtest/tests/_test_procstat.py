@@ -6,49 +6,49 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
+from pathlib import Path
 
-from _procstat import ProcSampler, thread_busy
+from _procstat import ProcSampler
 
-DEADLINE = 10.0
+HERE = Path(__file__).resolve().parents[1]
 
+# Run in a fresh interpreter: the other test modules import Locust, which patches threading for
+# gevent, and green threads never block in the kernel.
+THREADS = """
+import os, socket, sys, threading, time
+from _procstat import thread_busy
 
-def wait_in_kernel(tid: int, on_socket: bool = False) -> str:
-    """The thread's wchan once it is blocked (a condition we poll for, not a fixed sleep).
-
-    On a busy machine a thread may first wait for the GIL, on a futex too: one meant to block
-    on a socket is waited for until it does.
-    """
-    until = time.monotonic() + DEADLINE
+def blocked(tid, on_socket):
+    # The thread's wchan once it blocks (polled for, not a fixed sleep). On a busy machine a
+    # thread may first wait for the GIL, on a futex too: one meant for a socket is waited for.
+    until = time.monotonic() + 10
     while time.monotonic() < until:
         with open(f"/proc/{os.getpid()}/task/{tid}/wchan") as f:
             wchan = f.read()
         if wchan not in ("", "0") and not (on_socket and "futex" in wchan):
             return wchan
-    raise AssertionError(f"thread {tid} never blocked")
+    sys.exit(f"thread {tid} never blocked")
+
+event = threading.Event()
+left, right = socket.socketpair()
+waiter = threading.Thread(target=event.wait)
+reader = threading.Thread(target=right.recv, args=(1,))
+waiter.start()
+reader.start()
+print(blocked(waiter.native_id, False), blocked(reader.native_id, True))
+print(thread_busy(os.getpid(), waiter.native_id), thread_busy(os.getpid(), reader.native_id))
+event.set()
+left.sendall(b"x")
+"""
 
 
 def test_a_thread_waiting_on_a_lock_is_idle_and_one_blocked_on_a_socket_is_busy() -> None:
-    event = threading.Event()
-    left, right = socket.socketpair()
-    waiter = threading.Thread(target=event.wait, daemon=True)
-    reader = threading.Thread(target=right.recv, args=(1,), daemon=True)
-    waiter.start()
-    reader.start()
-    try:
-        assert waiter.native_id is not None and reader.native_id is not None
-        assert "futex" in wait_in_kernel(waiter.native_id)
-        wait_in_kernel(reader.native_id, on_socket=True)
-        assert not thread_busy(os.getpid(), waiter.native_id)
-        assert thread_busy(os.getpid(), reader.native_id)
-    finally:
-        event.set()
-        left.sendall(b"x")
-        waiter.join(DEADLINE)
-        reader.join(DEADLINE)
-        left.close()
-        right.close()
+    done = subprocess.run([sys.executable, "-c", THREADS], cwd=HERE, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    wchans, busy = done.stdout.splitlines()
+    assert "futex" in wchans.split()[0]
+    assert busy == "False True"
 
 
 def test_sample_counts_threads_connections_and_cpu() -> None:

@@ -33,7 +33,7 @@ def test_steps_follow_each_other_and_gaps_wait_for_an_answer() -> None:
     ticks = [0, 9, 10, 20, 21, 26, 27, 28, 33, 34]
     assert labels([s.advance(t) for t in ticks]) == [
         "1x (5 users):16", "1x (5 users):16", "2x (10 users):21",
-        "gap", "silent (10):11", "gap", "gap", "no-read (10):11", "gap", "end",
+        "gap", "silent (8):9", "gap", "gap", "no-read (8):9", "gap", "end",
     ]  # fmt: skip
     assert s.book.recovered == {1: 1.0, 2: 2.0, 3: 1.0}
     assert [round(t.start) for t in s.book.timeline] == [0, 10, 21, 28]
@@ -42,7 +42,7 @@ def test_steps_follow_each_other_and_gaps_wait_for_an_answer() -> None:
 def test_a_server_that_never_answers_again_is_given_up_on() -> None:
     s = session(settings(steps="1", attacks="silent", recovery_seconds=3.0), iter([False] * 9))
     moves = [s.advance(t) for t in (0, 10, 11, 12, 13)]
-    assert labels(moves)[-1] == "silent (10):11"
+    assert labels(moves)[-1] == "silent (8):9"
     assert s.book.recovered == {0: math.inf}
 
 
@@ -52,4 +52,4 @@ def test_a_knee_ramp_ends_after_its_first_step_beyond_the_slo() -> None:
     fill(s.book, [(t / 25, SLEEP, 101.0, "") for t in range(250)])
     assert labels([s.advance(10)]) == ["1x (10 users):21"]
     fill(s.book, [(10 + t / 50, SLEEP, 2000.0, "") for t in range(500)])
-    assert labels([s.advance(20), s.advance(21)]) == ["gap", "silent (10):11"]
+    assert labels([s.advance(20), s.advance(21)]) == ["gap", "silent (8):9"]

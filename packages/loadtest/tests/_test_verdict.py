@@ -19,7 +19,7 @@ def test_plan_starts_below_saturation_then_attacks() -> None:
     assert [s.expected_ms for s in plan.steps] == [100, 100, 200, 400]
     assert [s.expected_rps for s in plan.steps] == [20, 50, 50, 50]
     assert [type(p) for p in plan.phases] == [Step] * 4 + [Attack] * 2
-    assert [a.attackers for a in plan.attacks] == [10, 10]
+    assert [a.attackers for a in plan.attacks] == [8, 8]
     assert plan.idle_users == 10
     assert plan.capacity == 50
 
