@@ -58,6 +58,7 @@ class Book:
         self.parts: dict[tuple[int, int, str], Cell] = {}
         self.points: dict[tuple[int, str], Cell] = {}
         self.recovered: dict[int, float] = {}  # attack phase -> seconds to the next answer
+        self.pressure: dict[int, float] = {}  # phase -> share of its window the CPUs were short
 
     def begin(self, phase: Phase, at: float) -> None:
         self.timeline.append(Started(phase, at))

@@ -151,6 +151,13 @@ def add_options(parser: Any) -> None:
         "highest sustained rate, of the capacity)",
     )
     option(
+        "--busy-pressure",
+        type=float,
+        default=0.5,
+        help="a step during which runnable tasks waited for a CPU this share of the time "
+        "(Linux PSI) is too busy to time: its latency and throughput rules become notes",
+    )
+    option(
         "--report-prefix",
         default="",
         help="where the plot, verdict and samples go (default: beside --html or --csv, else "

@@ -33,7 +33,7 @@ from _knee import judge_knee_step
 from _plan import Attack, Phase, Plan, Step, make_plan
 from _plot import draw
 from _procstat import ProcSampler
-from _sampler import Sampler, fetch
+from _sampler import Sampler, fetch, pressure_between
 from _settings import Settings
 from _summary import summarize
 from _tally import PENDING
@@ -228,6 +228,7 @@ def finish(environment: Environment, **_: Any) -> None:
         return
     session.sampler.stop()
     session.fold()
+    note_pressure(session.book, session.sampler.rows)
     ended = time.time() - session.book.t0
     verdict = judge(session.plan, session.book, session.limits, ended)
     text = report(verdict, session.server)
@@ -237,6 +238,14 @@ def finish(environment: Environment, **_: Any) -> None:
 
 
 listen("quitting", finish)
+
+
+def note_pressure(book: Book, rows: list[dict[str, Any]]) -> None:
+    for started in book.timeline:
+        lo = book.t0 + started.start + started.phase.settle
+        share = pressure_between(rows, lo, book.t0 + started.end)
+        if share is not None:
+            book.pressure[started.phase.index] = share
 
 
 def write_outputs(session: Session, verdict: Verdict, text: str) -> None:

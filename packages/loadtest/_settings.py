@@ -42,6 +42,7 @@ class Settings:
     latency_factor: float
     latency_slack_ms: float
     min_throughput: float
+    busy_pressure: float
     report_prefix: str  # "": reports/loadtest/SERVER-MODE
 
     @classmethod
@@ -85,6 +86,7 @@ class Settings:
             latency_factor=float(options.latency_factor),
             latency_slack_ms=float(options.latency_slack_ms),
             min_throughput=float(options.min_throughput),
+            busy_pressure=float(options.busy_pressure),
             report_prefix=report_prefix(options),
         )
 

@@ -51,6 +51,7 @@ class Thresholds:
     attack_bound_ms: float = 1000.0
     slo_ms: float = 500.0
     timeout_ms: float = 5000.0
+    busy_pressure: float = 0.5
 
     @classmethod
     def of(cls, settings: Settings) -> Thresholds:
@@ -62,6 +63,7 @@ class Thresholds:
             attack_bound_ms=settings.attack_bound_ms,
             slo_ms=settings.slo_ms,
             timeout_ms=settings.request_timeout * 1000,
+            busy_pressure=settings.busy_pressure,
         )
 
     def latency_bound(self, step: Step) -> float:
@@ -97,6 +99,8 @@ class StepResult:
     total: Cell
     bound: float  # the p95 allowed, ms
     problems: tuple[str, ...]
+    short: float = math.nan  # share of the window in which the machine's CPUs were short
+    notes: tuple[str, ...] = ()  # timing rules left unjudged on a machine too busy to time
 
     @property
     def rps(self) -> float:
@@ -113,12 +117,18 @@ class Verdict:
     knee_steps: tuple[KneeStep, ...]
     knee: Knee | None
     knee_problems: tuple[str, ...]
+    knee_notes: tuple[str, ...] = ()
 
     @property
     def problems(self) -> list[str]:
         found = [f"{r.attack.attack}: {p}" for r in self.attacks for p in r.problems]
         found += [f"step {r.step.label}: {p}" for r in self.steps for p in r.problems]
         return found + [f"knee: {p}" for p in self.knee_problems]
+
+    @property
+    def notes(self) -> list[str]:
+        found = [f"step {r.step.label}: {n}" for r in self.steps for n in r.notes]
+        return found + [f"knee: {n}" for n in self.knee_notes]
 
     @property
     def passed(self) -> bool:
@@ -160,14 +170,19 @@ def judge_attack(attack: Attack, book: Book, limits: Thresholds, ended: float) -
 
 
 def judge_step(step: Step, book: Book, limits: Thresholds, ended: float) -> StepResult:
+    """The rules of a closed or open step. Latency and throughput are timing: on a machine whose
+    CPUs were short for --busy-pressure of the window they become notes, and what no busy
+    machine excuses (nothing answered, failures, idle users failing) is still judged."""
     sleep, newcomer, idle = (book.cell(step.index, name) for name in (SLEEP, NEWCOMER, IDLE))
     total = merged([book.cell(step.index, n) for n in book.names(step.index) if HELD not in n])
     seconds = step.seconds - step.settle
     bound = limits.latency_bound(step)
-    result = StepResult(step, seconds, sleep, newcomer, idle, total, bound, ())
-    problems: list[str] = []
+    short = book.pressure.get(step.index, math.nan)
+    result = StepResult(step, seconds, sleep, newcomer, idle, total, bound, (), short)
     if early := stopped_early(book, step.index, ended):
-        return StepResult(step, seconds, sleep, newcomer, idle, total, bound, (early,))
+        return replace(result, problems=(early,))
+    problems: list[str] = []
+    timing: list[str] = []
     state = "queue grows" if step.saturated else "below the thread count"
     if sleep.answered.total == 0:
         problems.append(
@@ -175,13 +190,13 @@ def judge_step(step: Step, book: Book, limits: Thresholds, ended: float) -> Step
             + (f" ({sleep.failures} failed: {sleep.first_error})" if sleep.failures else "")
         )
     elif (p95 := sleep.quantile(0.95)) > bound:
-        problems.append(
+        timing.append(
             f"sleep p95 {p95:.0f} ms > {bound:.0f} ms allowed ({state}: expected "
             f"~{step.expected_ms:.0f} ms)"
         )
     needed = step.expected_rps * limits.min_throughput
-    if result.rps < needed:
-        problems.append(
+    if sleep.answered.total and result.rps < needed:
+        timing.append(
             f"throughput {result.rps:.1f} req/s < {needed:.1f} "
             f"({limits.min_throughput:g} of the {step.expected_rps:.0f} the pool can do)"
         )
@@ -196,10 +211,13 @@ def judge_step(step: Step, book: Book, limits: Thresholds, ended: float) -> Step
             + (f" ({newcomer.failures} failed: {newcomer.first_error})" if newcomer.count else "")
         )
     elif (p95 := newcomer.wait_quantile(0.95)) > bound:
-        problems.append(f"new connections waited: p95 {waited(p95)} > {bound:.0f} ms")
+        timing.append(f"new connections waited: p95 {waited(p95)} > {bound:.0f} ms")
     if idle.failures:
         problems.append(f"{idle.failures} idle keep-alive requests failed: {idle.first_error}")
-    return StepResult(step, seconds, sleep, newcomer, idle, total, bound, tuple(problems))
+    if short >= limits.busy_pressure:
+        why = f"not judged, the machine's CPUs were short {short:.0%} of the window"
+        return replace(result, problems=tuple(problems), notes=tuple(f"{why}: {t}" for t in timing))
+    return replace(result, problems=tuple(problems + timing))
 
 
 def judge(plan: Plan, book: Book, limits: Thresholds, ended: float = math.inf) -> Verdict:
@@ -227,6 +245,11 @@ def judge(plan: Plan, book: Book, limits: Thresholds, ended: float = math.inf) -
             f"highest sustained rate {knee.sustained_rps:.1f} req/s < {limits.min_throughput:g} "
             f"of the capacity ({plan.capacity:.0f} req/s)"
         )
+    shortest = max((book.pressure.get(k.step.index, 0.0) for k in knee_steps), default=0.0)
+    if problems and knee_steps and shortest >= limits.busy_pressure:
+        why = f"not judged, the machine's CPUs were short {shortest:.0%} of a step"
+        notes = tuple(f"{why}: {p}" for p in problems)
+        return Verdict(plan, limits, attacks, (), knee_steps, knee, (), notes)
     return Verdict(plan, limits, attacks, (), knee_steps, knee, tuple(problems))
 
 
@@ -246,6 +269,10 @@ def recovery(seconds: float) -> str:
     if math.isinf(seconds):
         return "gave up"
     return f"after {seconds:.0f} s" if seconds >= 1.5 else "at once"
+
+
+def percent(share: float) -> str:
+    return "-" if math.isnan(share) else f"{share:.0%}"
 
 
 def waited(value: float) -> str:
@@ -274,14 +301,14 @@ def attack_table(verdict: Verdict) -> list[str]:
 def step_table(verdict: Verdict) -> list[str]:
     lines = [
         f"{'step':<18}{'offered':>8}{'req/s':>8}{'of':>6}{'p50 ms':>8}{'p95 ms':>8}{'allowed':>8}"
-        f"{'fails':>6}{'new-conn p95':>13}"
+        f"{'fails':>6}{'new-conn p95':>13}{'cpu short':>10}"
     ]
     for r in verdict.steps:
         lines.append(
             f"{r.step.label:<18}{r.step.offered:>8.1f}{r.rps:>8.1f}"
             f"{r.step.expected_rps:>6.0f}{ms(r.sleep.quantile(0.5)):>8}"
             f"{ms(r.sleep.quantile(0.95)):>8}{r.bound:>8.0f}{r.total.failures:>6}"
-            f"{ms(r.newcomer.wait_quantile(0.95)):>13}"
+            f"{ms(r.newcomer.wait_quantile(0.95)):>13}{percent(r.short):>10}"
         )
     return lines
 
@@ -318,11 +345,15 @@ def report(verdict: Verdict, server: str) -> str:
         lines += step_table(verdict)
     if verdict.knee_steps or plan.mode == "knee":
         lines += knee_table(verdict)
+    notes = verdict.notes
     if verdict.passed:
-        lines.append("PASS")
+        lines.append(
+            "PASS" + (f" ({len(notes)} timing rules not judged: busy machine)" if notes else "")
+        )
     else:
         lines.append(f"FAIL: {diagnose(verdict)}")
         lines.extend(f"  {p}" for p in verdict.problems)
+    lines.extend(f"  note: {n}" for n in notes)
     return "\n".join(lines)
 
 

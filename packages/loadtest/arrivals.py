@@ -34,6 +34,7 @@ class ArrivalUser(SaturationUser):
 
     def on_stop(self) -> None:
         self.in_flight.kill(block=False)
+        super().on_stop()
 
     def arrive(self) -> None:
         self.client.get(self.settings.sleep_path, name=SLEEP)

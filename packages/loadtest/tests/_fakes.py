@@ -44,6 +44,7 @@ def settings(**overrides: object) -> Settings:
         "latency_factor": 2.0,
         "latency_slack_ms": 100.0,
         "min_throughput": 0.5,
+        "busy_pressure": 0.5,
         "report_prefix": "",
         "html_file": None,
         "csv_prefix": None,

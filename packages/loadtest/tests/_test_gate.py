@@ -2,7 +2,7 @@
 
 The run goes through scripts/with-server (server on port 0, URL read from its startup line) and
 `locust -f packages/loadtest`, as `scripts/loadtest` does, with a short plan. Its passing twin,
-treadle alone and with `--processes 2`, runs from the README's own commands (_test_readme.py).
+treadle in Locust's distributed mode, runs from the README's own commands (_test_readme.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_seed_style_pool_fails_every_attack_and_starves_new_connections() -> Non
         "--server-log", f"{prefix}_server.log", "--server", server, "--",
         sys.executable, "-m", "locust", "-f", str(ROOT / "packages" / "loadtest"),
         "--headless", "--only-summary", "--server-name", "seed-style", "--report-prefix",
-        str(prefix), "--steps", "0.5,1", "--step-seconds", "2", "--attack-seconds", "3",
+        str(prefix), "--steps", "1", "--step-seconds", "2", "--attack-seconds", "2",
         "--probe-ms", "100", "--request-timeout", "2",
     ]  # fmt: skip
     REPORTS.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from _fakes import T0, attack_rows, begun, fill, healthy_step, settings, start_o
 
 from _book import MAX_POINTS, Book
 from _plan import Attack, Step, make_plan
+from _sampler import pressure_between
 from _tally import IDLE, NEWCOMER, SLEEP, held
 from _verdict import Thresholds, judge, judge_attack, judge_step, report
 
@@ -165,3 +166,33 @@ def test_a_long_plan_keeps_a_bounded_number_of_plot_points() -> None:
     book = Book(T0, planned_seconds=24 * 3600)
     fill(book, [(float(t), SLEEP, 100.0, "") for t in range(0, 24 * 3600, 7)])
     assert len(book.points) <= MAX_POINTS
+
+
+def test_timing_on_a_machine_too_busy_to_time_becomes_notes_but_failures_do_not() -> None:
+    plan = make_plan(settings(attacks=""), threads=5)
+    step = plan.steps[1]
+    book = begun(plan)
+    rows = [(t, n, 900.0 if n == SLEEP else ms, e) for t, n, ms, e in healthy_step(book, step)]
+    fill(book, rows[::3])  # slow and a third of the throughput
+    book.pressure[step.index] = 0.8
+    result = judge_step(step, book, Thresholds(), math.inf)
+    assert result.problems == ()
+    assert [n.split(": ", 1)[0] for n in result.notes] == [
+        "not judged, the machine's CPUs were short 80% of the window"
+    ] * 2
+    book.pressure[step.index] = 0.2
+    assert len(judge_step(step, book, Thresholds(), math.inf).problems) == 2
+    silent = make_plan(settings(attacks=""), threads=5)
+    quiet = begun(silent)
+    quiet.pressure[0] = 0.9
+    assert (
+        judge_step(silent.steps[0], quiet, Thresholds(), math.inf)
+        .problems[0]
+        .startswith("no sleep request succeeded")
+    )
+
+
+def test_cpu_pressure_share_from_samples() -> None:
+    rows = [{"t": T0 + i, "cpu_pressure_us": i * 400_000} for i in range(10)]
+    assert pressure_between(rows, T0 + 2, T0 + 7) == 0.4
+    assert pressure_between(rows[:1], T0, T0 + 9) is None
