@@ -106,6 +106,14 @@ def test_options_and_shown_command() -> None:
     ]
 
 
+def test_only_a_complete_full_length_run_replaces_the_tracked_page() -> None:
+    assert parse_args([]).docs == "docs"
+    assert parse_args(["--quick"]).docs == "reports/bench"
+    assert parse_args(["--scenarios", "1,3"]).docs == "reports/bench"
+    assert parse_args(["--servers", "treadle,waitress"]).docs == "reports/bench"
+    assert parse_args(["--quick", "--docs", "docs"]).docs == "docs"
+
+
 def test_https_scenario_runs_the_servers_that_terminate_tls() -> None:
     from treadle_bench.servers import TlsFiles
 

@@ -17,6 +17,8 @@ from treadle_bench.scenarios import SCENARIOS, ScenarioResult, Settings, progres
 from treadle_bench.servers import DEFAULT_SERVERS, SERVERS
 from treadle_bench.wrk import ensure_wrk
 
+PARTIAL_DOCS = "reports/bench"  # where a quick or partial run writes, beside the tracked docs/
+
 
 def _list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
@@ -39,7 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(DEFAULT_SERVERS),
         help=f"comma-separated, from: {', '.join(SERVERS)}",
     )
-    parser.add_argument("--docs", default="docs", help="where benchmarks.md goes (default docs)")
+    parser.add_argument(
+        "--docs",
+        help="where benchmarks.md goes (default: docs for a complete run, reports/bench for a "
+        "partial or quick one, so that only a complete run replaces the tracked page)",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print the tables only")
     parser.add_argument("--note", default="", help="a sentence about this run for the docs page")
     args = parser.parse_args(argv)
@@ -55,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or bad:
         parser.error(f"unknown scenario(s) {unknown} or server(s) {bad}")
     args.server_names = _list(args.servers)
+    args.docs = args.docs or ("docs" if _everything(args) and not args.quick else PARTIAL_DOCS)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("--rounds and --duration take 1 or more, --warmup 0 or more")
     return args
@@ -74,12 +81,15 @@ def _shown_args(argv: list[str]) -> list[str]:
     return out
 
 
+def _everything(args: argparse.Namespace) -> bool:
+    """Every scenario against every default server."""
+    every = args.scenario_numbers == sorted(SCENARIOS)
+    return every and set(args.server_names) >= set(DEFAULT_SERVERS)
+
+
 def _label(args: argparse.Namespace) -> str:
-    complete = args.scenario_numbers == sorted(SCENARIOS) and set(args.server_names) >= set(
-        DEFAULT_SERVERS
-    )
     kind = "quick run" if args.quick else "run"
-    kind = ("complete " if complete else "partial ") + kind
+    kind = ("complete " if _everything(args) else "partial ") + kind
     return f"{kind}; {args.note}" if args.note else kind
 
 
