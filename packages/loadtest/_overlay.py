@@ -43,8 +43,13 @@ def draw(path: str, summaries: Sequence[dict[str, Any]]) -> None:
             if sustained:
                 rps_ax.plot([at], [sustained[0]["rps"]], "*", markersize=14, color=color)
     capacity = first["capacity_rps"]
-    knee_ax.axhline(first["slo_ms"], color="black", linestyle="--", linewidth=1,
-                    label=f"SLO {first['slo_ms']:.0f} ms")  # fmt: skip
+    knee_ax.axhline(
+        first["slo_ms"],
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"SLO {first['slo_ms']:.0f} ms",
+    )
     for ax in (knee_ax, rps_ax):
         ax.axvline(capacity, color="grey", linestyle=":", label=f"capacity {capacity:.0f} req/s")
         ax.set_xlabel("offered req/s (open loop)")
@@ -79,11 +84,22 @@ def draw_starvation(ax: Any, summaries: Sequence[dict[str, Any]]) -> None:
                 continue
             starved = result["p90_ms"] == "timeout"
             value = max(1.0, as_ms(result["p90_ms"], run["timeout_ms"]))
-            ax.bar(j + (i - (len(summaries) - 1) / 2) * width, value, width, color=color,
-                   hatch="//" if starved else None, edgecolor="black" if starved else color,
-                   label=run["server"] if j == 0 else None)  # fmt: skip
-    ax.axhline(summaries[0]["attack_bound_ms"], color="black", linestyle="--", linewidth=1,
-               label=f"bound {summaries[0]['attack_bound_ms']:.0f} ms")  # fmt: skip
+            ax.bar(
+                j + (i - (len(summaries) - 1) / 2) * width,
+                value,
+                width,
+                color=color,
+                hatch="//" if starved else None,
+                edgecolor="black" if starved else color,
+                label=run["server"] if j == 0 else None,
+            )
+    ax.axhline(
+        summaries[0]["attack_bound_ms"],
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"bound {summaries[0]['attack_bound_ms']:.0f} ms",
+    )
     ax.set_xticks(range(len(attacks)), attacks, rotation=20)
     ax.set_yscale("log")
     ax.set_ylabel("new connection p90 wait (ms; hatched: no answer)")

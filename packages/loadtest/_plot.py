@@ -4,12 +4,13 @@ Five panels over time: users by kind; answers a second against the pool's capaci
 (threads / service time) and, in open and knee modes, the offered rate; sleep p50/p95 against
 the expected latency or the SLO, with the knee marked; new connections' waits against their
 bound; and the server as far as it can be seen (its stats endpoint, else /proc via
---server-pid, else a note saying so). Attack phases are shaded and named; everything on the
-client side is drawn for any server.
+--server-pid, else a note saying so), with how short of CPU the whole machine was. Attack
+phases are shaded and named; everything on the client side is drawn for any server.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -86,13 +87,22 @@ def draw(
     names = [n for n in book.point_names() if HELD not in n]
     rps_ax.plot(*rate_series(book, names), color="tab:green", label="all routes")
     rps_ax.plot(*rate_series(book, [SLEEP]), color="tab:olive", label="sleep route")
-    rps_ax.axhline(plan.capacity, color="black", linestyle="--", linewidth=1,
-                   label=f"capacity {plan.threads} threads / {plan.sleep_ms} ms")  # fmt: skip
-    offered = [(s.start, s.end, s.phase.rate) for s in book.timeline
-               if isinstance(s.phase, Step) and s.phase.rate]  # fmt: skip
+    rps_ax.axhline(
+        plan.capacity,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"capacity {plan.threads} threads / {plan.sleep_ms} ms",
+    )
+    offered = [
+        (s.start, s.end, s.phase.rate)
+        for s in book.timeline
+        if isinstance(s.phase, Step) and s.phase.rate
+    ]
     for i, (lo, hi, rate) in enumerate(offered):
-        rps_ax.hlines(rate, lo, hi, color="tab:purple", linestyle=":",
-                      label="offered" if i == 0 else None)  # fmt: skip
+        rps_ax.hlines(
+            rate, lo, hi, color="tab:purple", linestyle=":", label="offered" if i == 0 else None
+        )
     rps_ax.set_ylabel("answers/s")
     rps_ax.set_ylim(bottom=0)
     rps_ax.legend(loc="upper left", fontsize=8)
@@ -103,8 +113,7 @@ def draw(
         if not isinstance(s.phase, Step):
             continue
         if plan.mode == "knee":
-            lat_ax.hlines(plan.slo_ms, s.start, s.end, color="black", linestyle="--",
-                          linewidth=1)  # fmt: skip
+            lat_ax.hlines(plan.slo_ms, s.start, s.end, color="black", linestyle="--", linewidth=1)
         else:
             lat_ax.hlines(s.phase.expected_ms, s.start, s.end, color="grey", linestyle=":")
     lat_ax.set_ylabel("sleep latency (ms)")
@@ -118,8 +127,9 @@ def draw(
     new_ax.plot(times, clip(medians, ceiling), color="tab:brown", label="median")
     for lo, hi, phase in phase_spans(book):
         if isinstance(phase, Attack):
-            new_ax.hlines(verdict.limits.attack_bound_ms, lo, hi, color="black", linestyle="--",
-                          linewidth=1)  # fmt: skip
+            new_ax.hlines(
+                verdict.limits.attack_bound_ms, lo, hi, color="black", linestyle="--", linewidth=1
+            )
     new_ax.set_ylabel("new connection\nwait (ms)")
     new_ax.set_yscale("log")
     new_ax.legend(loc="upper right", fontsize=8)
@@ -135,8 +145,14 @@ def draw(
             else:
                 ax.axvline(lo, color="grey", linewidth=0.8, linestyle="--")
     for lo, _, phase in phase_spans(book):
-        users_ax.annotate(f" {phase.label}", (lo, 0.9), xycoords=("data", "axes fraction"),
-                          fontsize=7, rotation=90, va="top")  # fmt: skip
+        users_ax.annotate(
+            f" {phase.label}",
+            (lo, 0.9),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            rotation=90,
+            va="top",
+        )
     mark_knee(rps_ax, lat_ax, verdict, book)
     fig.suptitle(f"{server}: {plan.mode} mode, {plan.threads} threads, sleep {plan.sleep_ms} ms")
     fig.savefig(path, dpi=80)
@@ -157,9 +173,14 @@ def mark_knee(rps_ax: Any, lat_ax: Any, verdict: Verdict, book: Book) -> None:
         return
     for ax in (rps_ax, lat_ax):
         ax.axvspan(started.start, started.end, color="tab:green", alpha=0.15)
-    rps_ax.annotate(f"knee: {sustained.rps:.0f} req/s sustained",
-                    ((started.start + started.end) / 2, sustained.rps), xytext=(0, 8),
-                    textcoords="offset points", ha="center", fontsize=8)  # fmt: skip
+    rps_ax.annotate(
+        f"knee: {sustained.rps:.0f} req/s sustained",
+        ((started.start + started.end) / 2, sustained.rps),
+        xytext=(0, 8),
+        textcoords="offset points",
+        ha="center",
+        fontsize=8,
+    )
 
 
 def draw_server(ax: Any, samples: Sequence[dict[str, Any]], t0: float) -> None:
@@ -169,18 +190,39 @@ def draw_server(ax: Any, samples: Sequence[dict[str, Any]], t0: float) -> None:
         if rows:
             ax.plot([r["t"] - t0 for r in rows], [r[key] for r in rows], style, label=label)
             drawn = True
-    cpu = [row for row in samples if "proc_cpu_percent" in row]
-    if cpu:
-        twin = ax.twinx()
-        twin.plot([r["t"] - t0 for r in cpu], [r["proc_cpu_percent"] for r in cpu],
-                  color="grey", alpha=0.6, linewidth=0.8, label="CPU % (/proc)")  # fmt: skip
-        twin.set_ylabel("CPU %")
-        twin.set_ylim(bottom=0)
-        twin.legend(loc="upper right", fontsize=8)
+    draw_cpu(ax.twinx(), samples, t0)
     if drawn:
         ax.legend(loc="upper left", fontsize=8)
         ax.set_ylim(bottom=0)
     else:
-        ax.text(0.5, 0.5, "no server stats endpoint and no --server-pid: the server side is not "
-                "sampled", ha="center", transform=ax.transAxes)  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            "no server stats endpoint and no --server-pid: the server side is not sampled",
+            ha="center",
+            transform=ax.transAxes,
+        )
     ax.set_ylabel("server")
+
+
+def draw_cpu(ax: Any, samples: Sequence[dict[str, Any]], t0: float) -> None:
+    """The server's CPU (/proc) and the share of time the machine's CPUs were short (PSI)."""
+    cpu = [row for row in samples if "proc_cpu_percent" in row]
+    if cpu:
+        times = [r["t"] - t0 for r in cpu]
+        values = [r["proc_cpu_percent"] for r in cpu]
+        ax.plot(times, values, color="grey", alpha=0.6, linewidth=0.8, label="server CPU %")
+    pairs = list(itertools.pairwise(row for row in samples if "cpu_pressure_us" in row))
+    if pairs:
+        times = [b["t"] - t0 for _, b in pairs]
+        short = [
+            (b["cpu_pressure_us"] - a["cpu_pressure_us"]) / 1e4 / max(1e-3, b["t"] - a["t"])
+            for a, b in pairs
+        ]
+        ax.plot(times, short, "k--", alpha=0.5, linewidth=0.8, label="machine CPUs short %")
+    if cpu or pairs:
+        ax.set_ylabel("%")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper right", fontsize=8)
+    else:
+        ax.set_axis_off()

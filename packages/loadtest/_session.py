@@ -129,8 +129,11 @@ class Session:
             limits = self.limits
             result = judge_knee_step(current, self.book, limits.slo_ms, limits.max_fail_ratio)
             if result.broken:
-                log.info("knee: %s is beyond the SLO (%s): the ramp ends", current.label,
-                         "; ".join(result.broken))  # fmt: skip
+                log.info(
+                    "knee: %s is beyond the SLO (%s): the ramp ends",
+                    current.label,
+                    "; ".join(result.broken),
+                )
                 following = len(self.plan.steps)
         return following if following < len(self.plan.phases) else None
 
