@@ -11,6 +11,7 @@ marks the highest sustained rate against the capacity line.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class KneeStep:
     early_p50: float  # sleep p50 in the window's first third, ms
     late_p50: float  # and in its last third
     broken: tuple[str, ...]  # why the step is beyond the SLO; () when it sustained its rate
+    short: float = math.nan  # share of the window in which the machine's CPUs were short
 
     @property
     def rps(self) -> float:
@@ -57,7 +59,8 @@ def judge_knee_step(step: Step, book: Book, slo_ms: float, max_fail_ratio: float
     if sleep.count == 0:
         broken.append("no sleep request finished")
     seconds = step.seconds - step.settle
-    return KneeStep(step, seconds, sleep, total, early, late, tuple(broken))
+    short = book.pressure.get(step.index, math.nan)
+    return KneeStep(step, seconds, sleep, total, early, late, tuple(broken), short)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +96,11 @@ class Knee:
         return f"{sustained}; {queue}; {broke}"
 
 
-def find_knee(plan: Plan, steps: Sequence[KneeStep]) -> Knee:
+def find_knee(plan: Plan, steps: Sequence[KneeStep], busy: float = math.inf) -> Knee:
+    """The knee of a ramp; a step whose machine was short of CPU for `busy` of its window does
+    not say where the queue began to grow (the machine, not the pool, may have made it wait)."""
     within = [k for k in steps if not k.broken]
     sustained = max(within, key=lambda k: k.rps, default=None)
-    queue_from = next((k for k in steps if k.queue_grows), None)
+    queue_from = next((k for k in steps if k.queue_grows and not k.short >= busy), None)
     broke_at = next((k for k in steps if k.broken), None)
     return Knee(sustained, queue_from, broke_at)

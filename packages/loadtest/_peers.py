@@ -88,12 +88,21 @@ def knee_cells(run: dict[str, Any]) -> list[str]:
     for key in ("queue_grows_from_rps", "slo_broken_at_rps"):
         value = knee.get(key)
         cells.append(f"{value:.0f}" if value else "not reached")
+    shortages = [s["cpu_short"] for s in run["knee_steps"] if s.get("cpu_short") is not None]
+    cells.append(f"{max(shortages):.0%}" if shortages else "-")
     return cells
 
 
 def table(runs: Sequence[dict[str, Any]]) -> list[str]:
     attacks = [a["attack"] for a in runs[0]["attacks"]]
-    head = ["server", "verdict", "sustained req/s", "queue grows from", "SLO broken at"]
+    head = [
+        "server",
+        "verdict",
+        "sustained req/s",
+        "queue grows from",
+        "SLO broken at",
+        "CPUs short",
+    ]
     lines = [
         "| " + " | ".join([*head, *attacks]) + " |",
         "|" + "---|" * (len(head) + len(attacks)),
@@ -149,8 +158,10 @@ def markdown(runs: Sequence[dict[str, Any]], figure: str, argv: Sequence[str]) -
         "",
         "*Sustained*: the highest answered rate of a step within the SLO (share of the "
         "capacity). *Queue grows from*: the first offered rate at which requests waited a "
-        "service time or more. Attack cells: the verdict and the p90 wait of a new connection "
-        "while the attackers held theirs.",
+        "service time or more. *CPUs short*: the most, over the ramp's steps, that runnable "
+        "tasks on the machine waited for a CPU (Linux PSI); a step short for half its time "
+        "is too busy to say where a queue began. Attack cells: the verdict and the p90 wait "
+        "of a new connection while the attackers held theirs.",
         "",
         "Attacks: "
         + "; ".join(f"**{a['attack']}**: {a['what'].split(': ', 1)[1]}" for a in first["attacks"])

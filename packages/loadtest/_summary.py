@@ -61,6 +61,7 @@ def summarize(verdict: Verdict, server: str, book: Book) -> dict[str, Any]:
                 "p95_ms": json_ms(r.sleep.quantile(0.95)),
                 "failures": r.total.failures,
                 "passed": not r.problems,
+                "cpu_short": None if math.isnan(r.short) else round(r.short, 2),
             }
             for r in verdict.steps
         ],
@@ -75,6 +76,7 @@ def summarize(verdict: Verdict, server: str, book: Book) -> dict[str, Any]:
                 "failures": k.total.failures,
                 "queue_grows": k.queue_grows,
                 "within_slo": not k.broken,
+                "cpu_short": None if math.isnan(k.short) else round(k.short, 2),
             }
             for k in verdict.knee_steps
         ],

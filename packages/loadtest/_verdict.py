@@ -231,7 +231,7 @@ def judge(plan: Plan, book: Book, limits: Thresholds, ended: float = math.inf) -
         for s in plan.steps
         if book.started(s.index) is not None
     )
-    knee = find_knee(plan, knee_steps)
+    knee = find_knee(plan, knee_steps, limits.busy_pressure)
     problems: list[str] = []
     if not knee_steps:
         problems.append("no step ran")
@@ -319,13 +319,16 @@ def knee_table(verdict: Verdict) -> list[str]:
         f"knee: arrivals ramp until sleep p95 > {plan.slo_ms:.0f} ms or failures > "
         f"{verdict.limits.max_fail_ratio:.1%}; capacity {plan.capacity:.0f} req/s "
         f"({plan.threads} threads / {plan.sleep_ms} ms)",
-        f"{'step':<18}{'offered':>8}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'fails':>6}  state",
+        f"{'step':<18}{'offered':>8}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'fails':>6}"
+        f"{'cpu short':>10}  state",
     ]
     for k in verdict.knee_steps:
         state = "beyond SLO" if k.broken else ("queue grows" if k.queue_grows else "steady")
+        if k.short >= verdict.limits.busy_pressure:
+            state += " (busy machine)"
         lines.append(
             f"{k.step.label:<18}{k.step.rate:>8.1f}{k.rps:>8.1f}{ms(k.sleep.quantile(0.5)):>8}"
-            f"{ms(k.sleep.quantile(0.95)):>8}{k.total.failures:>6}  {state}"
+            f"{ms(k.sleep.quantile(0.95)):>8}{k.total.failures:>6}{percent(k.short):>10}  {state}"
         )
     if knee is not None:
         lines.append(knee.describe(plan))

@@ -60,3 +60,17 @@ def test_knee_mode_fails_when_even_half_the_capacity_breaks_the_slo() -> None:
     fill(book, arrivals(book, plan.steps[0], 900, 1200))
     verdict = judge(plan, book, Thresholds(slo_ms=500.0))
     assert verdict.problems[0].startswith("knee: even 25 req/s (0.5x the capacity) broke the SLO")
+
+
+def test_a_step_on_a_busy_machine_does_not_say_where_the_queue_began() -> None:
+    plan, book = ramp()
+    full = plan.steps[1]
+    for _ in range(2):  # two thirds of the 1x step's requests take 400 ms: it looks queued
+        fill(book, arrivals(book, full, 400, 400))
+    book.pressure[full.index] = 0.7
+    steps = [judge_knee_step(s, book, 5000.0, 0.01) for s in plan.steps]
+    assert steps[1].queue_grows
+    assert find_knee(plan, steps, busy=0.5).queue_from is steps[2]
+    assert find_knee(plan, steps).queue_from is steps[1]
+    text = report(judge(plan, book, Thresholds(slo_ms=5000.0)), "x")
+    assert "70%  queue grows (busy machine)" in text
