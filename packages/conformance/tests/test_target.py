@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from treadle_conformance.target import TargetError, from_url, started
+from treadle_conformance.target import Settings, Target, TargetError, free_port, from_url, started
 
 PY = shlex.quote(sys.executable)
 REFLECT_ON_PORT_0 = (
@@ -19,6 +19,7 @@ REFLECT_ON_PORT_0 = (
 
 def test_port_substitution_and_reflection_probe() -> None:
     with started(f"{PY} -m http.server --bind 127.0.0.1 {{port}}") as target:
+        target.preflight()
         assert target.port > 0
         assert target.reflect is False
         proc = target.process
@@ -27,8 +28,11 @@ def test_port_substitution_and_reflection_probe() -> None:
 
 def test_startup_line_gives_the_port_and_the_app_is_found() -> None:
     with started(f"{PY} -c {shlex.quote(REFLECT_ON_PORT_0)}") as target:
+        target.preflight()
         assert target.reflect is True
-        assert from_url(target.url).reflect is True
+        again = from_url(target.url)
+        again.preflight()
+        assert again.reflect is True
         proc = target.process
     assert proc is not None and proc.poll() is not None
 
@@ -38,6 +42,21 @@ def test_a_server_that_exits_is_reported() -> None:
         pass
 
 
-def test_only_http_urls() -> None:
+def test_only_http_and_https_urls() -> None:
     with pytest.raises(TargetError):
-        from_url("https://127.0.0.1:1")
+        from_url("ftp://127.0.0.1:1")
+
+
+def test_a_dead_port_fails_the_preflight() -> None:
+    with pytest.raises(TargetError, match="does not answer"):
+        from_url(f"http://127.0.0.1:{free_port()}").preflight()
+
+
+def test_host_option_rewrites_the_first_head_and_the_sentinel_only() -> None:
+    target = Target("127.0.0.1", 1, settings=Settings(host_header="vhost.test", path="/index"))
+    body = b"Host: example.test\r\n"
+    data = b"POST / HTTP/1.1\r\nHost: example.test\r\nContent-Length: 20\r\n\r\n" + body
+    assert target.host_for(data) == data.replace(b"example.test", b"vhost.test", 1)
+    assert target.sentinel().startswith(b"GET /index HTTP/1.1\r\nHost: vhost.test\r\n")
+    target.reflect = True
+    assert target.sentinel().startswith(b"GET /__sentinel HTTP/1.1\r\n")

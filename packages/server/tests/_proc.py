@@ -8,7 +8,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +26,7 @@ def spawned(
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
     ready: re.Pattern[str] | None = LISTENING,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Yield the process and what ``ready`` captured from its stderr (the first bound address,
     by default); kill it on the way out if it is still running."""
@@ -36,6 +37,7 @@ def spawned(
         cwd=cwd,
         env=None if env is None else dict(env),
         pass_fds=tuple(pass_fds),
+        preexec_fn=preexec_fn,  # noqa: PLW1509 -- tests pass setrlimit calls only
     )
     try:
         assert proc.stderr is not None

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ._proc import TREADLE, spawned
 from ._wire import Client
 
 LISTENING = re.compile(r"listening on (http://\S+)")
@@ -24,28 +25,8 @@ LISTENING = re.compile(r"listening on (http://\S+)")
 
 @contextmanager
 def treadle(*args: str, cwd: Path | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "treadle", "--bind", "127.0.0.1:0", *args],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=cwd,
-    )
-    try:
-        assert proc.stderr is not None
-        url = None
-        for line in proc.stderr:  # the startup line is the signal that it is ready
-            match = LISTENING.search(line)
-            if match:
-                url = match[1]
-                break
-        assert url is not None, "no startup line"
+    with spawned([*TREADLE, "--bind", "127.0.0.1:0", *args], cwd=cwd) as (proc, url):
         yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,24 +16,22 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
+from ._proc import TREADLE, spawned
 from ._wire import Client
-
-LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
 
 
 class Treadle:
     """A ``python -m treadle`` child whose stderr is read by a thread, line by line."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
         self.proc = proc
         self.lines: list[str] = []
         self.clients: list[Client] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        match = LISTENING.search(self.wait_for("listening on"))
-        assert match is not None
-        self.addr = (match[1], int(match[2]))
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.addr = (host, int(port))
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -88,24 +84,14 @@ class Treadle:
 
 @contextmanager
 def treadle(*args: str, limits: Callable[[], None] | None = None) -> Iterator[Treadle]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "treadle", "--bind", "127.0.0.1:0", *args, "treadle.demo:app"],
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=limits,  # noqa: PLW1509 -- it only calls setrlimit
-    )
-    server = None
-    try:
-        server = Treadle(proc)
-        yield server
-    finally:
-        for client in server.clients if server else []:
-            client.close()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+    argv = [*TREADLE, "--bind", "127.0.0.1:0", *args, "treadle.demo:app"]
+    with spawned(argv, preexec_fn=limits) as (proc, url):
+        server = Treadle(proc, url)
+        try:
+            yield server
+        finally:
+            for client in server.clients:
+                client.close()
 
 
 def _fd_limit(soft: int) -> Callable[[], None]:

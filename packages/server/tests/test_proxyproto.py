@@ -3,6 +3,8 @@ behaviour on headers split anywhere."""
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,6 +59,13 @@ def test_v1_tcp6_addresses_are_normalised() -> None:
     assert info.dest == ("::1", 65535)
 
 
+def test_v1_tcp6_ipv4_mapped_address_as_inet_ntop_writes_it() -> None:
+    """A dual-stack proxy names an IPv4 client as ::ffff:a.b.c.d (found by the split property:
+    ``str(IPv6Address)`` writes it so, and so does inet_ntop)."""
+    info, _ = parse(b"PROXY TCP6 ::ffff:192.0.2.1 ::1 1 2\r\n")
+    assert info.source == (str(ipaddress.IPv6Address("::ffff:192.0.2.1")), 1)
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -98,7 +107,7 @@ def test_v1_without_crlf_in_107_bytes_is_refused() -> None:
         (b"PROXY TCP4 256.2.3.4 5.6.7.8 1 2\r\n", "canonical"),
         (b"PROXY TCP4 ::1 ::1 1 2\r\n", "canonical"),  # the family dictates the format
         (b"PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n", "canonical"),
-        (b"PROXY TCP6 ::ffff:1.2.3.4 ::1 1 2\r\n", "canonical"),
+        (b"PROXY TCP6 ::ffff:1.2.3.400 ::1 1 2\r\n", "canonical"),
         (b"PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n", "canonical"),
         (b"PROXY TCP6 1:2:3:4:5:6:7:8:9 ::1 1 2\r\n", "canonical"),
         (b"PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n", "2 addresses"),  # exactly one space

@@ -277,6 +277,22 @@ def test_defect8_connection_limit_evicts_the_oldest_idle_connection(
         assert srv.stats()["evicted_idle_connections"] >= 1
 
 
+def test_defect8_connection_limit_evicts_a_silent_connection_before_a_keep_alive_one(
+    make_server: ServerFactory, connect: Connect
+) -> None:
+    with make_server(hello_app, max_connections=3) as srv:
+        kept = connect(srv)
+        assert kept.request(GET).status == 200
+        while srv.stats()["parked_connections"] < 1:
+            time.sleep(0.005)
+        silent = [connect(srv), connect(srv)]  # accepted after it, never a byte sent
+        while srv.stats()["open_connections"] < 3:
+            time.sleep(0.005)
+        assert connect(srv).request(GET).status == 200
+        assert silent[0].at_eof()
+        assert kept.request(GET).status == 200  # the keep-alive client kept its connection
+
+
 def test_defect8_connection_limit_pauses_accepting_while_none_is_idle(
     make_server: ServerFactory, connect: Connect
 ) -> None:
@@ -315,6 +331,39 @@ def test_defect9_stop_serves_requests_that_had_arrived(
         for client in kept + fresh:
             response = client.read_response()
             assert response.status == 200 and response.header("Connection") == "close"
+
+
+def test_defect9_a_request_that_arrives_as_its_worker_finishes_is_served(
+    make_server: ServerFactory, connect: Connect
+) -> None:
+    """The worker hands its connection back after stop() began, and the next request is
+    already there: it is served, not closed as an idle connection."""
+    closing = threading.Event()
+    release = threading.Event()
+
+    class Body(list[bytes]):
+        def close(self) -> None:  # runs after the response has left
+            closing.set()
+            release.wait(10)
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        first = environ["PATH_INFO"] == "/first"
+        start_response("200 OK", [("Content-Length", "5" if first else "6")])
+        return Body([b"first"]) if first else [b"second"]
+
+    with make_server(app, stop_timeout=10.0) as srv:
+        client = connect(srv)
+        assert client.request(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n").body == b"first"
+        assert closing.wait(5)
+        client.send(b"GET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+        stopper = threading.Thread(target=srv.stop, args=(10.0,))
+        stopper.start()
+        while not srv.stopping:
+            time.sleep(0.005)
+        release.set()
+        response = client.read_response()
+        stopper.join(10)
+    assert response.body == b"second" and response.header("Connection") == "close"
 
 
 def test_defect9_cut_requests_and_the_end_are_logged(

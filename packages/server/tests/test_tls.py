@@ -20,6 +20,7 @@ from treadle.limits import Limits
 from treadle.testing import running
 from treadle.wsgi import Environ, StartResponse
 
+from ._proc import TREADLE, spawned
 from ._wire import Client
 
 KEYS = ("wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN")
@@ -223,35 +224,19 @@ def test_client_closing_mid_handshake_costs_nothing(https: str, certs: dict[str,
 
 
 def test_cli_serves_https(certs: dict[str, Path]) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "treadle",
-            "--bind",
-            "127.0.0.1:0",
-            "--certfile",
-            str(certs["cert"]),
-            "--keyfile",
-            str(certs["key"]),
-            "treadle.demo:app",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        url = next(
-            line.split("listening on ")[1].strip() for line in proc.stderr if "listening on" in line
-        )
+    argv = [
+        *TREADLE,
+        "--bind",
+        "127.0.0.1:0",
+        "--certfile",
+        certs["cert"],
+        "--keyfile",
+        certs["key"],
+    ]
+    with spawned([*argv, "treadle.demo:app"]) as (_, url):
         assert url.startswith("https://")
         with httpx.Client(verify=_client_context(certs)) as client:
             assert client.get(url + "/hello").text == "Hello, world!"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ timeouts, many connections) carry a `script` instead of bytes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,16 @@ Check = Callable[[Sequence[Response]], "str | None"]
 
 
 @dataclass(frozen=True, slots=True)
+class AppCheck:
+    """A check of what the reflection app saw: not judged when the target does not host it."""
+
+    fn: Check
+
+    def __call__(self, responses: Sequence[Response]) -> str | None:
+        return self.fn(responses)
+
+
+@dataclass(frozen=True, slots=True)
 class Expect:
     """One permitted outcome: the statuses of each response, in order, and the connection state.
 
@@ -48,6 +59,15 @@ class Expect:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """What came back: the scenario's responses, then what the sentinel request showed.
+
+    `responses` answer the scenario's own bytes. If the connection was still open afterwards,
+    the runner sent the sentinel request (which asks for a close) and `after` holds every
+    response read after that: exactly one, equal to the sentinel's baseline, means the server
+    framed the scenario's bytes as the catalogue does. `extra` holds bytes that came before a
+    close and were no response the scenario expects.
+    """
+
     responses: tuple[Response, ...]
     closed: bool
     error: str | None = None
@@ -55,15 +75,22 @@ class Outcome:
     reset: bool = False
     send_error: str | None = None
     incomplete: bool = False
+    invalid: bool = False
+    sentinel: bool = False
+    after: tuple[Response, ...] = ()
+    after_error: str | None = None
+    after_timeout: bool = False
+    after_closed: bool = False
+    raw_sent: bytes = b""
+    raw: bytes = b""
+    late: tuple[Response, ...] = ()
 
     def describe(self) -> str:
-        parts = []
-        for r in self.responses:
-            interim = "".join(f"{s} + " for s in r.interim)
-            parts.append(f"{interim}{r.status} ({r.framing}, {len(r.body)} body bytes)")
-        text = "; ".join(parts) if parts else "no response"
+        text = _responses(self.responses)
         if self.error:
             text += f"; error: {self.error}"
+        if self.late:
+            text += f"; late, before the close: {_responses(self.late)}"
         if self.extra:
             text += f"; then unexpected bytes {self.extra[:120]!r}"
         text += "; connection closed" if self.closed else "; connection open"
@@ -71,7 +98,21 @@ class Outcome:
             text += " (reset)"
         if self.send_error:
             text += f"; write failed: {self.send_error}"
+        if self.sentinel:
+            text += f"; sentinel: {_responses(self.after)}"
+            if self.after_error:
+                text += f", error: {self.after_error}"
+            elif self.after_timeout:
+                text += ", then silence"
         return text
+
+
+def _responses(responses: Sequence[Response]) -> str:
+    parts = []
+    for r in responses:
+        interim = "".join(f"{s} + " for s in r.interim)
+        parts.append(f"{interim}{r.status} ({r.framing}, {len(r.body)} body bytes)")
+    return "; ".join(parts) if parts else "no response"
 
 
 Script = Callable[["Target", float], "str | None"]
@@ -79,6 +120,12 @@ Script = Callable[["Target", float], "str | None"]
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
+    """One requirement. `reflect`: its checks read the reflection app's view; `routes`: it
+    needs the app's `/_/` behaviours and cannot run without the app; `hazard`: a scenario's own
+    sign of a desync (an injected header, say), beside the runner's generic ones; `requests`:
+    how many requests a correct reading answers, when permitted outcomes answer fewer; `pause`:
+    seconds the client waits between the parts of `send` (a slow client, on purpose)."""
+
     id: str
     category: str
     section: str
@@ -93,11 +140,40 @@ class Scenario:
     script_text: str = ""
     shutdown_write: bool = False
     wait: float = 3.0
+    hazard: Check | None = None
+    routes: bool = False
+    requests: int = 0
+    pause: float = 0.0
     tags: tuple[str, ...] = field(default=())
 
     @property
+    def citations(self) -> tuple[tuple[str, str], ...]:
+        """(RFC, section) pairs cited, e.g. ("9112", "7.1"); parentheses are comments."""
+        return tuple(cited(self.section))
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """Names --category selects by: the category, its tags, and "smuggling" for every
+        scenario that hides a request behind a framing error."""
+        names = {self.category, *self.tags}
+        if self.id.startswith("SMUG-") or any(b"/smuggled" in d for d in self.send):
+            names.add("smuggling")
+        return frozenset(names)
+
+    @property
+    def needs_app(self) -> bool:
+        """It cannot run at all against a server without the reflection app."""
+        if self.routes:
+            return True
+        if self.script is not None:
+            return False
+        return any(b" /_/" in data for data in self.send)
+
+    @property
     def max_responses(self) -> int:
-        return max((len(e.statuses) for e in self.expect), default=1)
+        """How many responses to read: the most any permitted outcome has, or `requests`, the
+        number of requests a correct reading finds in the bytes, when that is more."""
+        return max(self.requests, *(len(e.statuses) for e in self.expect), 1)
 
     @property
     def may_wait(self) -> bool:
@@ -109,49 +185,28 @@ class Scenario:
         return any(e.close is True for e in self.expect)
 
 
+def cited(section: str) -> Iterator[tuple[str, str]]:
+    """(RFC, section) pairs in a citation such as 'RFC 9112 §7.1; 2.2 (...); RFC 9110 §6.5'.
+
+    A part without "RFC N §" continues the RFC before it; "PEP" and "project" parts cite none.
+    """
+    rfc = ""
+    for part in re.sub(r"\([^)]*\)", "", section).split(";"):
+        match = re.match(r"\s*RFC (\d+) §(.*)", part)
+        numbers = part
+        if match:
+            rfc, numbers = match.group(1), match.group(2)
+        elif re.match(r"\s*(PEP|project)", part):
+            rfc = ""
+            continue
+        if rfc:
+            for number in re.findall(r"[A-C]?\d+(?:\.\d+)*", numbers):
+                yield rfc, number
+
+
 def statuses(allowed: frozenset[int]) -> str:
     """200, 204 or a range such as 400-499, for messages."""
     values = sorted(allowed)
     if len(values) > 3 and values[-1] - values[0] + 1 == len(values):
         return f"{values[0]}-{values[-1]}"
     return ", ".join(map(str, values))
-
-
-def judge_one(expect: Expect, outcome: Outcome) -> str | None:
-    """Why outcome does not match this one permitted outcome, or None when it does."""
-    n = len(expect.statuses)
-    got = outcome.responses
-    if expect.incomplete:
-        if not (outcome.incomplete and outcome.closed):
-            return "an unfinished response must end with the connection closed mid-body"
-    elif outcome.error:
-        return outcome.error
-    if outcome.extra:
-        return f"bytes after the expected responses: {outcome.extra[:120]!r}"
-    want = n - 1 if expect.incomplete else n
-    if len(got) != want:
-        return f"expected {n} response(s), got {len(got)}"
-    for i, (allowed, r) in enumerate(zip(expect.statuses, got, strict=False)):
-        if r.status not in allowed:
-            return f"response {i + 1}: status {r.status}, allowed {statuses(allowed)}"
-        if r.violations:
-            return f"response {i + 1}: " + "; ".join(r.violations)
-    if expect.close is True and not outcome.closed:
-        return "the connection stayed open, it must be closed"
-    if expect.close is False and outcome.closed:
-        return "the connection was closed, it must stay open"
-    if expect.check is not None:
-        return expect.check(got)
-    return None
-
-
-def judge(scenario: Scenario, outcome: Outcome) -> str | None:
-    """None when some permitted outcome matches; otherwise the closest reason it failed."""
-    reasons = []
-    for expect in scenario.expect:
-        why = judge_one(expect, outcome)
-        if why is None:
-            return None
-        label = f"[{expect.label}] " if expect.label and len(scenario.expect) > 1 else ""
-        reasons.append(label + why)
-    return " | ".join(reasons) if reasons else None

@@ -1,50 +1,77 @@
-"""Differential run: the whole catalogue against treadle and its peers, into docs/conformance.md.
+"""Differential run: the whole catalogue against treadle, its peers and servers without the app.
 
-Each server hosts the reflection app with 5 threads on a free port and short timeouts; the same
-scenarios (with their fragmentation variants) run against each in turn, and the comparison table
-is written as Markdown. A row where treadle fails and a peer passes is a treadle bug; a row every
-server fails is an expectation to re-read against the RFC.
+Reflection mode: treadle, waitress, gunicorn (gthread) and cheroot each host the reflection app
+with 5 threads on a free port and short timeouts. Black-box mode: nginx serving a static file,
+Node's `http.createServer` hello server and `python -m http.server` (see `blackbox`). The same
+scenarios (with their fragmentation variants) run against each in turn, and the comparison is
+written as Markdown with both verdicts. A row where treadle fails and a peer passes is a treadle
+bug; a row every server fails is an expectation to re-read against the RFC.
 
-    python -m treadle_conformance.peers [--out docs/conformance.md] [--servers treadle,waitress]
+    python -m treadle_conformance.peers [--out docs/conformance.md] [--servers treadle,nginx]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from treadle_conformance import report
+from treadle_conformance import blackbox, report
 from treadle_conformance.model import Level
 from treadle_conformance.runner import Result, case_id, run, variants
 from treadle_conformance.scenarios import CATALOGUE
-from treadle_conformance.target import TargetError, started, treadle_command
+from treadle_conformance.target import Settings, TargetError, started, treadle_command
 
 APP = "treadle_conformance.reflect:app"
 PY = shlex.quote(sys.executable)
+# Every server times out idle connections and unfinished heads after IDLE seconds: longer than
+# the harness's own waits for one case (a response, then the sentinel's: 3 + 3 s), so a verdict
+# never depends on which side gives up first.
+IDLE = 8
 SERVERS: dict[str, tuple[str, str]] = {
-    "treadle": ("treadle", treadle_command()),
+    "treadle": ("treadle", treadle_command(keep_alive=IDLE, timeout=IDLE)),
     "waitress": (
         "waitress",
         f"{PY} -m waitress --listen=127.0.0.1:{{port}} --threads=5 "
-        f"--channel-timeout=3 --cleanup-interval=1 {APP}",
+        f"--channel-timeout={IDLE} --cleanup-interval=1 {APP}",
     ),
     "gunicorn": (
         "gunicorn",
         f"{PY} -m gunicorn --worker-class gthread --workers 1 --threads 5 "
-        f"--bind 127.0.0.1:{{port}} --keep-alive 3 --timeout 30 {APP}",
+        f"--bind 127.0.0.1:{{port}} --keep-alive {IDLE} --timeout 30 {APP}",
     ),
     "cheroot": (
         "cheroot",
-        f"{PY} -m cheroot --bind 127.0.0.1:{{port}} --threads 5 --timeout 3 {APP}",
+        f"{PY} -m cheroot --bind 127.0.0.1:{{port}} --threads 5 --timeout {IDLE} {APP}",
     ),
 }
-MARK = {"pass": "pass", "fail": "**FAIL**", "miss": "miss", "skip": "skip", "n/a": "n/a"}
+ALL = (*SERVERS, *blackbox.SERVERS)
+
+
+@dataclass(slots=True)
+class Run:
+    name: str
+    mode: str
+    version: str
+    command: str
+    results: list[Result] = field(default_factory=list)
+    seconds: float = 0.0
+    missing: str = ""
+
+
+def mark(result: Result) -> str:
+    """A table cell with both verdicts: pass, skip, **UNSAFE**, **MUST-miss**, miss, or both."""
+    cols = report.columns(result)
+    return "+".join(f"**{c.upper()}**" if c in ("unsafe", "MUST-miss") else c for c in cols)
 
 
 def version(dist: str) -> str:
@@ -54,35 +81,77 @@ def version(dist: str) -> str:
         return "not installed"
 
 
-def run_server(name: str, command: str, idle_bound: float) -> list[Result]:
-    results: list[Result] = []
-    with started(command, name=name) as target:
-        target.idle_bound = idle_bound
-        if not target.reflect:
-            raise TargetError(f"{name} does not answer with the reflection app")
-        for scenario, variant in variants(CATALOGUE):
-            results.append(run(scenario, target, variant))
-    return results
+def program_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    match = re.search(r"\d+\.\d+(\.\d+)?", done.stdout + done.stderr)
+    return match.group() if match else "?"
 
 
-def summary_rows(all_results: dict[str, list[Result]]) -> list[str]:
+def _shown(command: str) -> str:
+    """A command as the docs show it: no interpreter or temporary paths."""
+    text = command.replace(PY, "python")
+    text = re.sub(r"(-p|--directory) \S+", r"\1 TMPDIR", text)
+    text = re.sub(r"\S*/(hello\.js)", r"TMPDIR/\1", text)
+    return re.sub(r"\S*/(nginx|node) ", r"\1 ", text)
+
+
+def _run_all(run_: Run, command: str, settings: Settings, port: int = 0) -> None:
+    start = time.monotonic()
+    with started(command, name=run_.name, settings=settings, port=port) as target:
+        target.preflight()
+        if run_.mode == "reflection" and not target.reflect:
+            raise TargetError(f"{run_.name} does not answer with the reflection app")
+        run_.results = [run(s, target, v) for s, v in variants(CATALOGUE)]
+    run_.seconds = time.monotonic() - start
+
+
+def run_server(name: str, idle_bound: float) -> Run:
+    settings = Settings(idle_bound=idle_bound)
+    if name in SERVERS:
+        dist, command = SERVERS[name]
+        run_ = Run(name, "reflection", version(dist), _shown(command))
+        _run_all(run_, command, settings)
+        return run_
+    with contextlib.ExitStack() as stack:
+        try:
+            command, port = stack.enter_context(blackbox.serving(name))
+        except blackbox.Missing as exc:
+            return Run(name, "black-box", "-", "-", missing=str(exc))
+        argv0 = shlex.split(command)[0]
+        ver = program_version([argv0, "-v"] if name == "nginx" else [argv0, "--version"])
+        run_ = Run(name, "black-box", ver, _shown(command))
+        _run_all(run_, command, settings, port)
+    return run_
+
+
+def summary_rows(runs: Sequence[Run]) -> list[str]:
     lines = [
-        "| server | version | command | pass | MUST fail | SHOULD/MAY miss | skip |",
-        "|---|---|---|---|---|---|---|",
+        "| server | mode | version | cases | pass | unsafe | MUST miss | SHOULD/MAY miss | skip "
+        "| time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, results in all_results.items():
-        verdicts = [report.verdict(r) for r in results]
-        command = SERVERS[name][1].replace(PY, "python")
+    for r in runs:
+        if r.missing:
+            lines.append(f"| {r.name} | {r.mode} | {r.missing} | | | | | | | |")
+            continue
+        t = report.totals(r.results)
         lines.append(
-            f"| {name} | {version(SERVERS[name][0])} | `{command}` | {verdicts.count('pass')} | "
-            f"{verdicts.count('fail')} | {verdicts.count('miss')} | {verdicts.count('skip')} |"
+            f"| {r.name} | {r.mode} | {r.version} | {len(r.results)} | {t['pass']} | "
+            f"{t['unsafe']} | {t['MUST-miss']} | {t['miss']} | {t['skip']} | {r.seconds:.0f} s |"
         )
     return lines
 
 
+def command_rows(runs: Sequence[Run]) -> list[str]:
+    return [f"- {r.name}: `{r.command}`" for r in runs if not r.missing]
+
+
 def category_rows(all_results: dict[str, list[Result]]) -> list[str]:
     names = list(all_results)
-    header = "| category | cases | " + " | ".join(f"{n} pass/fail/miss" for n in names) + " |"
+    header = "| category | cases | " + " | ".join(f"{n}" for n in names) + " |"
     lines = [header, "|---|---|" + "---|" * len(names)]
     tables = {n: report.counts(rs) for n, rs in all_results.items()}
     first = tables[names[0]]
@@ -90,7 +159,7 @@ def category_rows(all_results: dict[str, list[Result]]) -> list[str]:
         cells = []
         for n in names:
             row = tables[n].get(category, dict.fromkeys(report.COLUMNS, 0))
-            cells.append(f"{row['pass']}/{row['fail']}/{row['miss']}")
+            cells.append(f"{row['pass']}/{row['unsafe']}/{row['MUST-miss']}/{row['miss']}")
         lines.append(
             f"| {category} | {sum(first[category].values())} | " + " | ".join(cells) + " |"
         )
@@ -111,7 +180,7 @@ def scenario_rows(all_results: dict[str, list[Result]]) -> list[str]:
         cells = []
         for n in names:
             r = by_id[n].get(first.case_id)
-            cells.append(MARK[report.verdict(r)] if r else "n/a")
+            cells.append(mark(r) if r else "n/a")
         lines.append(
             f"| {first.case_id} | {scenario.level.value} | {report.md(scenario.section)} | "
             f"{report.md(scenario.title)} | " + " | ".join(cells) + " |"
@@ -130,7 +199,7 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
             for r in all_results["treadle"]
             if r.status == "fail"
             and any(
-                by_id[n].get(r.case_id) and by_id[n][r.case_id].status == "pass"
+                by_id[n].get(r.case_id) and by_id[n][r.case_id].status in ("pass", "miss")
                 for n in names
                 if n != "treadle"
             )
@@ -143,15 +212,20 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
     every = [
         r
         for r in all_results[names[0]]
-        if all(by_id[n].get(r.case_id) and by_id[n][r.case_id].status == "fail" for n in names)
+        if all(
+            by_id[n].get(r.case_id) and by_id[n][r.case_id].status in ("fail", "miss")
+            for n in names
+        )
     ]
     for name in names:
-        failed = [r for r in all_results[name] if r.status == "fail" and r.variant == "whole"]
+        failed = [
+            r for r in all_results[name] if r.status in ("fail", "miss") and r.variant == "whole"
+        ]
         if not failed:
             continue
         lines += [f"### {name}: scenarios not met (fragmentation variants omitted)", ""]
         lines += [
-            f"- `{r.case_id}` ({r.scenario.level.value}): {report.md(r.reason)[:220]}"
+            f"- `{r.case_id}` ({r.scenario.level.value}, {mark(r)}): {report.md(r.reason)[:220]}"
             for r in failed
         ]
         lines.append("")
@@ -164,34 +238,61 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
     return lines
 
 
-def markdown(all_results: dict[str, list[Result]], seconds: dict[str, float]) -> str:
+def markdown(runs: Sequence[Run]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    timing = ", ".join(f"{n} {s:.0f}s" for n, s in seconds.items())
     must = sum(1 for s in CATALOGUE if s.level is Level.MUST)
+    all_results = {r.name: r.results for r in runs if not r.missing}
+    cases = sum(1 for _ in variants(CATALOGUE))
     out = [
-        "# Conformance: treadle and its peers",
+        "# Conformance: treadle, its peers, and servers without the reflection app",
         "",
-        f"Measured {when} with `tox -e conformance-peers` (`python -m treadle_conformance.peers`):",
-        f"{len(CATALOGUE)} scenarios ({must} MUST), {sum(1 for _ in variants(CATALOGUE))} cases "
-        "with the fragmentation variants (`@bytes`: written byte by byte, `@random`: random "
-        "pieces).",
-        "Every server hosts the reflection app (`treadle_conformance.reflect:app`) with 5 threads "
-        f"on 127.0.0.1. Run time: {timing}.",
+        f"Measured {when} with `tox -e conformance-peers` (`python -m treadle_conformance.peers`)"
+        f": {len(CATALOGUE)} scenarios ({must} MUST), {cases} cases with the fragmentation "
+        "variants (`@bytes`: written byte by byte, `@random`: random pieces), on 127.0.0.1.",
         "",
-        "Verdicts: **FAIL** is a MUST scenario not met; miss is a SHOULD or MAY scenario not met "
-        "(a warning in `tox -e conformance`); skip needs something the target lacks. Where the RFC "
-        "allows alternatives (bare LF, obs-fold, duplicate equal Content-Length, ...), every "
-        "permitted outcome passes. The concurrency scenarios are the project's requirement, not an "
-        "RFC MUST; see the catalogue (`packages/conformance/src/treadle_conformance/scenarios/`).",
+        "- **reflection** mode: the server hosts the reflection app "
+        "(`treadle_conformance.reflect:app`) with 5 threads; every check runs.",
+        "- **black-box** mode: the server knows nothing of the harness (nginx serves a static "
+        "file, Node answers `hello world`, `python -m http.server` lists a directory). Framing, "
+        "smuggling and pipelining are judged by counting responses and by the sentinel request; "
+        "checks of what the app saw are not judged, and cases that need the app's `/_/` routes "
+        "are skipped.",
         "",
-        "Reproduce: `tox -e conformance-peers` (all four), or one server with "
-        '`tox -e conformance -- --server-cmd "<command above>" --report report.md`.',
+        "Two verdicts per case. **unsafe**: a desync was observed or could not be ruled out (a "
+        "smuggled request answered, a second response to one request, a sentinel request on the "
+        "same connection answered differently than on a fresh one, or not at all); always a "
+        "failure. **MUST miss** / **SHOULD/MAY miss**: the answer is not the one the cited clause "
+        "prefers, graded at that clause's level (a MUST miss fails the run, a SHOULD/MAY miss "
+        "warns). A case can be both unsafe and a miss; pass means safe and no miss. Where the RFC "
+        "allows alternatives, every permitted outcome passes. The timeout and concurrency "
+        "scenarios are this project's requirements, labelled so.",
         "",
         "## Summary",
         "",
-        *summary_rows(all_results),
+        *summary_rows(runs),
         "",
-        "## By category",
+        "Commands (`{port}`: a free port; `TMPDIR`: a temporary directory holding the "
+        "configuration and the file served):",
+        "",
+        *command_rows(runs),
+        "",
+        "`TMPDIR/hello.js` (Node):",
+        "",
+        "```js",
+        *blackbox.NODE_HELLO.splitlines(),
+        "```",
+        "",
+        "`TMPDIR/nginx.conf` (`{dir}` is TMPDIR):",
+        "",
+        "```nginx",
+        *blackbox.NGINX_CONF.replace("{{", "{").replace("}}", "}").splitlines(),
+        "```",
+        "",
+        "Reproduce all: `tox -e conformance-peers`. One server: "
+        "`python -m treadle_conformance.peers --servers nginx --out report.md`, or "
+        '`treadle-conformance --server-cmd "<command above>"` (reports in `reports/`).',
+        "",
+        "## By category (pass/unsafe/MUST-miss/miss)",
         "",
         *category_rows(all_results),
         "",
@@ -209,20 +310,31 @@ def markdown(all_results: dict[str, list[Result]], seconds: dict[str, float]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", default="docs/conformance.md")
-    parser.add_argument("--servers", default=",".join(SERVERS))
-    parser.add_argument("--idle-bound", type=float, default=8.0)
+    parser.add_argument("--servers", default=",".join(ALL), help=f"from {', '.join(ALL)}")
+    parser.add_argument(
+        "--idle-bound", type=float, default=IDLE, help="the servers' idle/head timeout (s)"
+    )
     args = parser.parse_args(argv)
-    all_results: dict[str, list[Result]] = {}
-    seconds: dict[str, float] = {}
-    for name in args.servers.split(","):
-        start = time.monotonic()
+    names = [n for n in args.servers.split(",") if n]
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        parser.error(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
+    runs = []
+    for name in names:
         print(f"{name}: running {len(CATALOGUE)} scenarios ...", flush=True)
-        all_results[name] = run_server(name, SERVERS[name][1], args.idle_bound)
-        seconds[name] = time.monotonic() - start
-        print(f"{name}: " + "; ".join(report.table(all_results[name])[-2:-1]), flush=True)
-    Path(args.out).write_text(markdown(all_results, seconds), encoding="utf-8")
+        run_ = run_server(name, args.idle_bound)
+        runs.append(run_)
+        if run_.missing:
+            print(f"{name}: skipped, {run_.missing}", flush=True)
+            continue
+        t = report.totals(run_.results)
+        print(
+            f"{name}: {run_.seconds:.0f} s; " + ", ".join(f"{v} {k}" for k, v in t.items()),
+            flush=True,
+        )
+    Path(args.out).write_text(markdown(runs), encoding="utf-8")
     print(f"wrote {args.out}")
-    treadle = all_results.get("treadle", [])
+    treadle = next((r.results for r in runs if r.name == "treadle"), [])
     return 1 if any(r.gating_failure for r in treadle) else 0
 
 

@@ -8,49 +8,116 @@ MUST scenario fails.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from treadle_conformance import report
-from treadle_conformance.model import Level
+from treadle_conformance.model import Scenario
 from treadle_conformance.runner import Result
-from treadle_conformance.target import Target, from_url, started, treadle_command
+from treadle_conformance.target import (
+    DEFAULT_HOST,
+    Settings,
+    Target,
+    TargetError,
+    from_url,
+    started,
+    treadle_command,
+)
+
+# Exit statuses besides pytest's own 0-5, so CI can tell "the server is broken" from "the
+# server was not there".
+EXIT_NO_TARGET = 6
+EXIT_TARGET_DIED = 7
 
 RESULTS = pytest.StashKey[list[Result]]()
 TARGET = pytest.StashKey[Target]()
+STACK = pytest.StashKey[contextlib.ExitStack]()
+FATAL = pytest.StashKey[tuple[int, str]]()
 
 
 class ConformanceWarning(UserWarning):
     """A SHOULD (or MAY) scenario the server does not meet."""
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("conformance", "HTTP/1.1 conformance target and reports")
     group.addoption(
         "--url",
-        help="test a running server, e.g. http://127.0.0.1:8080 "
+        help="test a running server: http://HOST:PORT or https://HOST:PORT "
         "(default: $CONFORMANCE_URL, else start treadle)",
     )
     group.addoption(
         "--server-cmd",
-        help="start this command; {port} is replaced by a free port, "
-        "or the command prints 'listening on http://HOST:PORT'",
+        help="start this command (its program is looked up on PATH); {port} is replaced by a "
+        "free port, or the command prints 'listening on http://HOST:PORT'",
+    )
+    group.addoption("--insecure", action="store_true", help="https: do not verify the certificate")
+    group.addoption("--ca-file", help="https: trust the CA certificates in this PEM file")
+    group.addoption(
+        "--host",
+        dest="conformance_host",
+        default=DEFAULT_HOST,
+        help="the Host field value the scenarios and the sentinel send (default %(default)s)",
+    )
+    group.addoption(
+        "--path",
+        dest="conformance_path",
+        default="/",
+        help="the path of the sentinel request on a server without the reflection app",
+    )
+    timeout_names = ["--conformance-timeout"]
+    if not pluginmanager.hasplugin("timeout"):
+        timeout_names.insert(0, "--timeout")
+    group.addoption(
+        *timeout_names,
+        dest="conformance_timeout",
+        type=float,
+        default=3.0,
+        help="seconds to wait for a response (default %(default)s)",
+    )
+    group.addoption(
+        "--close-wait",
+        type=float,
+        default=2.0,
+        help="seconds to wait for a close the scenario requires (default %(default)s)",
     )
     group.addoption(
         "--idle-bound",
         type=float,
         default=10.0,
-        help="seconds to wait for a server to time out an idle connection",
+        help="the server's idle and head timeout: the timeout scenarios wait this plus a 2 s "
+        "grace (default %(default)s)",
     )
     group.addoption(
         "--examples",
         type=int,
         default=60,
         help="how many random requests the hypothesis scenario sends",
+    )
+    group.addoption(
+        "--category",
+        action="append",
+        default=[],
+        help="run only these categories or groups (framing, chunked, smuggling, ...); "
+        "repeat or comma-separate",
+    )
+    group.addoption(
+        "--level",
+        action="append",
+        default=[],
+        help="run only scenarios at these levels (MUST, SHOULD, MAY)",
+    )
+    group.addoption(
+        "--section",
+        action="append",
+        default=[],
+        help="run only scenarios citing this section or a subsection, as RFC/SECTION "
+        "(9112/7.1, 9110/5.5)",
     )
     group.addoption("--json", dest="conformance_json", help="write the results as JSON here")
     group.addoption(
@@ -60,25 +127,151 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def conformance_target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    config = request.config
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
+        raise pytest.UsageError(
+            "treadle-conformance refuses parallel runs (-n/--dist): the concurrency and timeout "
+            "scenarios need the server to themselves, and the reports would be split across "
+            "workers. Run without -n."
+        )
+
+
+def _values(config: pytest.Config, name: str) -> list[str]:
+    return [v.strip() for raw in config.getoption(name) for v in raw.split(",") if v.strip()]
+
+
+def selected(
+    scenario: Scenario, categories: list[str], levels: list[str], sections: list[str]
+) -> bool:
+    if categories and not scenario.groups & {c.lower() for c in categories}:
+        return False
+    if levels and scenario.level.value not in {lv.upper() for lv in levels}:
+        return False
+    if sections:
+        wanted = [tuple(s.replace("§", "").split("/", 1)) for s in sections]
+        cites = scenario.citations
+        return any(
+            rfc == want[0] and (num == want[-1] or num.startswith(want[-1] + "."))
+            for rfc, num in cites
+            for want in wanted
+        )
+    return True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    categories = _values(config, "category")
+    levels = _values(config, "level")
+    sections = _values(config, "section")
+    if not (categories or levels or sections):
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        scenario = callspec.params.get("scenario") if callspec else None
+        if isinstance(scenario, Scenario) and not selected(scenario, categories, levels, sections):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def settings(config: pytest.Config) -> Settings:
+    return Settings(
+        host_header=config.getoption("conformance_host"),
+        path=config.getoption("conformance_path"),
+        timeout=config.getoption("conformance_timeout"),
+        close_wait=config.getoption("close_wait"),
+        idle_bound=config.getoption("idle_bound"),
+        examples=config.getoption("examples"),
+        insecure=config.getoption("insecure"),
+        ca_file=config.getoption("ca_file"),
+    )
+
+
+def _open_target(config: pytest.Config, stack: contextlib.ExitStack) -> Target:
     url = config.getoption("--url") or os.environ.get("CONFORMANCE_URL")
     command = config.getoption("--server-cmd")
-    with contextlib.ExitStack() as stack:
-        if url:
-            target = from_url(url)
-        else:
-            target = stack.enter_context(
-                started(
-                    command or treadle_command(),
-                    name="treadle" if not command else command.split()[0],
-                )
+    if url:
+        target = from_url(url, settings(config))
+    else:
+        if not command and importlib.util.find_spec("treadle") is None:
+            raise TargetError(
+                "no target: give --url URL or --server-cmd CMD (treadle, the default target, "
+                "is not installed)"
             )
-        target.idle_bound = config.getoption("--idle-bound")
-        target.examples = config.getoption("--examples")
-        config.stash[TARGET] = target
-        yield target
+        target = stack.enter_context(
+            started(
+                command or treadle_command(),
+                name="treadle" if not command else "",
+                settings=settings(config),
+            )
+        )
+    target.preflight()
+    return target
+
+
+def _give_up(session: pytest.Session, status: int, line: str) -> None:
+    """Stop before the first scenario with one line and a distinct exit status."""
+    config = session.config
+    config.stash[FATAL] = (status, line)
+    session.items.clear()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        # The whole output is the one line written at the end of the session.
+        config.pluginmanager.unregister(reporter)
+
+
+def _wants_target(items: list[pytest.Item]) -> bool:
+    return any("conformance_target" in getattr(item, "fixturenames", ()) for item in items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.option.collectonly or TARGET in config.stash or not _wants_target(session.items):
+        return
+    stack = config.stash[STACK] = contextlib.ExitStack()
+    try:
+        config.stash[TARGET] = _open_target(config, stack)
+    except TargetError as exc:
+        stack.close()
+        _give_up(session, EXIT_NO_TARGET, f"treadle-conformance: {exc}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    stack = config.stash.get(STACK, None)
+    if stack is not None:
+        stack.close()
+    fatal = config.stash.get(FATAL, None)
+    if fatal is not None:
+        status, line = fatal
+        print(line, file=sys.stderr, flush=True)
+        session.exitstatus = status
+
+
+@pytest.fixture(scope="session")
+def conformance_target(request: pytest.FixtureRequest) -> Target:
+    target = request.config.stash.get(TARGET, None)
+    if target is None:
+        pytest.fail("the conformance target was not set up (see the first error)", pytrace=False)
+    return target
+
+
+def target_died(request: pytest.FixtureRequest, target: Target, result: Result) -> None:
+    """After a scenario that could not reach the server: stop the run if the server is gone."""
+    if "could not talk to the server" not in result.observed:
+        return
+    why = target.alive()
+    if why is None:
+        return
+    config = request.config
+    line = f"treadle-conformance: the target died during the run ({why}); stopped"
+    config.stash[FATAL] = (EXIT_TARGET_DIED, line)
+    request.session.shouldstop = line
+    pytest.skip(line)
 
 
 @pytest.fixture(scope="session")
@@ -87,18 +280,22 @@ def conformance_results(request: pytest.FixtureRequest) -> list[Result]:
 
 
 def judge_result(result: Result) -> None:
-    """Turn a result into pytest's verdict."""
+    """Turn a result into pytest's verdict: unsafe or a MUST missed fails, a SHOULD/MAY warns."""
     scenario = result.scenario
-    if result.status == "skip":
-        pytest.skip(result.reason)
+    if result.strict == "skip":
+        pytest.skip(result.strict_reason)
     if result.status == "pass":
         return
-    message = (
-        f"{scenario.level.value} {scenario.section}: {scenario.title}\n"
-        f"  sent: {report.sent_text(scenario, 300)}\n"
-        f"  got:  {result.observed}\n  why:  {result.reason}"
-    )
-    if scenario.level is Level.MUST:
+    lines = [
+        f"{scenario.level.value} {scenario.section}: {scenario.title}",
+        f"  sent:   {report.sent_text(scenario, 300)}",
+        f"  got:    {result.observed}",
+        f"  safety: {result.safety}" + (f": {result.safety_reason}" if result.unsafe else ""),
+        f"  strict: {result.strict}"
+        + (f": {result.strict_reason}" if result.strict_reason else ""),
+    ]
+    message = "\n".join(lines)
+    if result.status == "fail":
         pytest.fail(message, pytrace=False)
     warnings.warn(ConformanceWarning(f"{result.case_id}: {message}"), stacklevel=1)
 
@@ -113,6 +310,7 @@ def pytest_terminal_summary(
     terminalreporter.section("conformance by category")
     for line in report.table(results):
         terminalreporter.write_line(line)
+    terminalreporter.write_line(report.skip_summary(results))
     name = target.name if target else "target"
     json_path = config.getoption("conformance_json")
     if json_path:
@@ -122,3 +320,5 @@ def pytest_terminal_summary(
     if report_path:
         report.write_report(Path(report_path), results, name)
         terminalreporter.write_line(f"report: {report_path}")
+    if config.option.xmlpath:
+        terminalreporter.write_line(f"JUnit XML: {config.option.xmlpath}")

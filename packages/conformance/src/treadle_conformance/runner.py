@@ -1,9 +1,18 @@
-"""Run one scenario against a target and judge it.
+"""Run one scenario against a target and give it its two verdicts.
 
 An exchange opens a fresh connection, writes the scenario's bytes (whole, byte by byte, or in
-random pieces), reads as many responses as the scenario can expect, then looks at what follows:
-for a scenario that requires a close it waits (bounded) for the end of the stream, otherwise it
-listens briefly for stray bytes, which is how a second response or a body on HEAD shows up.
+random pieces) and reads as many responses as the scenario can expect. Then it settles what is
+left on the connection, with no fixed window for stray bytes:
+
+- if the scenario or the last response asks for a close, it waits (bounded) for the close, and
+  any bytes before it are stray;
+- if the connection is still open, it sends the sentinel request (see `verdict`), which asks
+  the server to close, and reads every response up to the close. A server that closes after
+  answering the sentinel on a fresh connection is read until it closes; one that does not gets
+  `close_wait` for a second response.
+
+A scenario whose permitted outcomes include "keep reading the body" (a huge Content-Length) and
+that got no response is not sent a sentinel: the server is right to swallow it.
 """
 
 from __future__ import annotations
@@ -12,34 +21,62 @@ import random
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from treadle_conformance.model import Level, Outcome, Scenario, judge
+from treadle_conformance.model import Level, Outcome, Scenario
 from treadle_conformance.target import Target
-from treadle_conformance.wire import Incomplete, ResponseError, Wire
+from treadle_conformance.verdict import safety, strictness
+from treadle_conformance.wire import Incomplete, Response, ResponseError, Wire
 
 VARIANTS = ("whole", "bytes", "random")
-RESPONSE_TIMEOUT = 3.0
-CLOSE_WAIT = 2.0
-LINGER = 0.05
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """A scenario's verdicts: `safety` is safe, unsafe or n/a (a script; nothing to desync);
+    `strict` is pass or miss; both are skip when the scenario could not run."""
+
     scenario: Scenario
     variant: str
-    status: str  # "pass", "fail", "skip"
-    reason: str
+    safety: str
+    strict: str
+    safety_reason: str
+    strict_reason: str
     observed: str
     seconds: float
+    sent: bytes = b""
+    received: bytes = b""
+    note: str = ""
 
     @property
     def case_id(self) -> str:
         return case_id(self.scenario, self.variant)
 
     @property
+    def unsafe(self) -> bool:
+        return self.safety == "unsafe"
+
+    @property
+    def status(self) -> str:
+        """pass, fail (unsafe, or a MUST missed), miss (a SHOULD/MAY missed) or skip."""
+        if self.strict == "skip":
+            return "skip"
+        if self.unsafe or (self.strict == "miss" and self.scenario.level is Level.MUST):
+            return "fail"
+        return "miss" if self.strict == "miss" else "pass"
+
+    @property
+    def reason(self) -> str:
+        parts = []
+        if self.unsafe:
+            parts.append(f"UNSAFE: {self.safety_reason}")
+        if self.strict in {"miss", "skip"}:
+            parts.append(self.strict_reason)
+        return " / ".join(parts)
+
+    @property
     def gating_failure(self) -> bool:
-        return self.status == "fail" and self.scenario.level is Level.MUST
+        return self.status == "fail"
 
 
 def case_id(scenario: Scenario, variant: str) -> str:
@@ -52,67 +89,173 @@ def variants(scenarios: Iterable[Scenario]) -> Iterator[tuple[Scenario, str]]:
             yield scenario, variant
 
 
+def _awaits_close(scenario: Scenario, n: int) -> bool:
+    """Every permitted outcome with n responses ends in a close: wait for it."""
+    matching = [e for e in scenario.expect if len(e.statuses) == n]
+    return bool(matching) and all(e.close is True for e in matching)
+
+
+def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str | None, str]:
+    """The scenario's responses, an error, and its kind: "", "incomplete" or "invalid"."""
+    responses: list[Response] = []
+    for i in range(scenario.max_responses):
+        try:
+            response = wire.read_response(head=i in scenario.heads, timeout=scenario.wait)
+        except Incomplete as exc:
+            return responses, str(exc), "incomplete"
+        except ResponseError as exc:
+            return responses, str(exc), "invalid"
+        except TimeoutError:
+            if scenario.wants_close or scenario.may_wait:
+                return responses, None, ""
+            return responses, f"no response {i + 1} within {scenario.wait}s", ""
+        if response is None:
+            break
+        responses.append(response)
+    return responses, None, ""
+
+
+def _late(wire: Wire, room: int) -> list[Response]:
+    """Responses that came after the scenario's wait but before the close (a server that
+    times out a request it was still reading): answers, not strays, while there is room."""
+    late: list[Response] = []
+    while wire.buf and len(late) < room:
+        try:
+            response = wire.read_response(timeout=0.0)
+        except ResponseError:
+            break
+        if response is None:
+            break
+        late.append(response)
+    return late
+
+
+def _read_after(wire: Wire, target: Target) -> tuple[list[Response], str | None, bool]:
+    """Every response after the sentinel request, an error, and whether silence ended it."""
+    settings = target.settings
+    closes = target.baseline.closes if target.baseline else True
+    after: list[Response] = []
+    while True:
+        try:
+            response = wire.read_response(timeout=settings.timeout)
+        except ResponseError as exc:
+            return after, str(exc), False
+        except TimeoutError:
+            return after, None, True
+        if response is None:
+            return after, None, False
+        after.append(response)
+        if not closes and not wire.wait_readable(settings.close_wait):
+            return after, None, False
+
+
 def exchange(scenario: Scenario, target: Target, variant: str = "whole") -> Outcome:
+    with target.connect() as wire:
+        outcome = _exchange(wire, scenario, target, variant)
+        return replace(outcome, raw_sent=bytes(wire.sent), raw=bytes(wire.received))
+
+
+def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> Outcome:
     rng = random.Random(zlib.crc32(scenario.id.encode()))
-    responses = []
-    error = None
-    incomplete = False
-    with Wire(target.host, target.port, timeout=RESPONSE_TIMEOUT) as wire:
-        for data in scenario.send:
-            wire.send(data, variant, rng)
-        if scenario.shutdown_write:
-            wire.shutdown_write()
-        for i in range(scenario.max_responses):
-            try:
-                response = wire.read_response(head=i in scenario.heads, timeout=scenario.wait)
-            except Incomplete as exc:
-                error, incomplete = str(exc), True
-                break
-            except ResponseError as exc:
-                error = str(exc)
-                break
-            except TimeoutError:
-                if not (scenario.wants_close or scenario.may_wait):
-                    error = f"no response {i + 1} within {scenario.wait}s"
-                break
-            if response is None:
-                break
-            responses.append(response)
-        extra = b""
-        if error is None and not wire.eof:
-            if scenario.wants_close:
-                wire.wait_closed(CLOSE_WAIT)
-            elif wire.wait_readable(LINGER):
-                wire.wait_closed(LINGER)
-            extra = bytes(wire.buf)
+    for i, data in enumerate(scenario.send):
+        if i and scenario.pause:
+            # Pacing the client, not waiting for the server: the scenario is a pause.
+            time.sleep(scenario.pause)
+        wire.send(target.host_for(data), variant, rng)
+    if scenario.shutdown_write:
+        wire.shutdown_write()
+    responses, error, kind = _read_scenario(wire, scenario)
+    if kind:
+        wire.wait_closed(0 if kind == "invalid" else target.settings.close_wait)
         return Outcome(
             responses=tuple(responses),
             closed=wire.eof,
             error=error,
-            extra=extra,
             reset=wire.reset,
             send_error=wire.send_error,
-            incomplete=incomplete,
+            incomplete=kind == "incomplete",
+            invalid=kind == "invalid",
         )
+    if not wire.eof and (
+        _awaits_close(scenario, len(responses)) or (responses and responses[-1].signals_close())
+    ):
+        wire.wait_closed(target.settings.close_wait)
+    if wire.eof:
+        late = _late(wire, scenario.max_responses - len(responses))
+        return Outcome(
+            responses=tuple(responses),
+            closed=True,
+            error=error,
+            extra=bytes(wire.buf),
+            reset=wire.reset,
+            send_error=wire.send_error,
+            late=tuple(late),
+        )
+    if (not responses and scenario.may_wait) or wire.send_error is not None:
+        return Outcome(
+            responses=tuple(responses), closed=False, error=error, send_error=wire.send_error
+        )
+    wire.send(target.sentinel())
+    after, after_error, silent = _read_after(wire, target)
+    return Outcome(
+        responses=tuple(responses),
+        closed=not after and not silent and after_error is None,
+        error=error,
+        reset=wire.reset,
+        send_error=None,
+        sentinel=True,
+        after=tuple(after),
+        after_error=after_error,
+        after_timeout=silent,
+        after_closed=wire.eof,
+    )
+
+
+def skip(scenario: Scenario, variant: str, why: str) -> Result:
+    return Result(scenario, variant, "skip", "skip", why, why, "", 0.0)
 
 
 def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
+    if scenario.needs_app and not target.reflect:
+        return skip(scenario, variant, "need the reflection app's /_/ routes")
+    if scenario.shutdown_write and target.tls is not None:
+        return skip(scenario, variant, "needs a TCP half-close, which TLS here cannot give")
     start = time.monotonic()
-    if scenario.reflect and not target.reflect:
-        return Result(scenario, variant, "skip", "needs the reflection app", "", 0.0)
     if scenario.script is not None:
         try:
             reason = scenario.script(target, 1.0)
         except (OSError, ResponseError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-        observed = reason or "as expected"
-    else:
-        try:
-            outcome = exchange(scenario, target, variant)
-        except OSError as exc:
-            reason = observed = f"could not talk to the server: {type(exc).__name__}: {exc}"
-        else:
-            reason = judge(scenario, outcome)
-            observed = outcome.describe()
+            reason = f"could not talk to the server: {type(exc).__name__}: {exc}"
+        seconds = time.monotonic() - start
+        return Result(
+            scenario,
+            variant,
+            "n/a",
+            "miss" if reason else "pass",
+            "",
+            reason or "",
+            reason or "as expected",
+            seconds,
+        )
+    try:
+        outcome = exchange(scenario, target, variant)
+    except OSError as exc:
+        why = f"could not talk to the server: {type(exc).__name__}: {exc}"
+        return Result(scenario, variant, "n/a", "miss", "", why, why, time.monotonic() - start)
     seconds = time.monotonic() - start
-    return Result(scenario, variant, "fail" if reason else "pass", reason or "", observed, seconds)
+    unsafe = safety(scenario, outcome, target.baseline, target.settings.timeout)
+    strict = strictness(scenario, outcome, target.reflect)
+    note = "" if target.reflect or not scenario.reflect else "the app's view was not checked"
+    return Result(
+        scenario,
+        variant,
+        "unsafe" if unsafe else "safe",
+        "miss" if strict else "pass",
+        unsafe or "",
+        strict or "",
+        outcome.describe(),
+        seconds,
+        sent=outcome.raw_sent,
+        received=outcome.raw,
+        note=note,
+    )

@@ -17,6 +17,7 @@ import random
 import re
 import select
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,12 @@ class Response:
         value = self.header(name) or ""
         return token.lower() in (t.strip().lower() for t in value.split(","))
 
+    def signals_close(self) -> bool:
+        """The server said it closes after this response (RFC 9112 §9.3, §9.6)."""
+        if self.has_token("Connection", "close"):
+            return True
+        return self.version == "HTTP/1.0" and not self.has_token("Connection", "keep-alive")
+
     def json(self) -> dict[str, Any] | None:
         """What the reflection app saw, or None when the body is not its JSON."""
         try:
@@ -108,15 +115,26 @@ class Wire:
     host: str
     port: int
     timeout: float = 3.0
+    tls: ssl.SSLContext | None = None
+    server_hostname: str | None = None
     sock: socket.socket = field(init=False)
     buf: bytearray = field(default_factory=bytearray)
     eof: bool = False
     reset: bool = False
     send_error: str | None = None
+    sent: bytearray = field(default_factory=bytearray)
+    received: bytearray = field(default_factory=bytearray)
 
     def __post_init__(self) -> None:
-        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.server_hostname or self.host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
 
     def __enter__(self) -> Wire:
         return self
@@ -134,11 +152,16 @@ class Wire:
         for piece in fragments(data, mode, rng or random.Random(0)):
             try:
                 self.sock.sendall(piece)
+                self.sent += piece
             except OSError as exc:
                 self.send_error = f"{type(exc).__name__}: {exc}"
                 return
 
     def shutdown_write(self) -> None:
+        if isinstance(self.sock, ssl.SSLSocket):
+            # Python's SSLSocket.shutdown drops the TLS layer for reading too.
+            self.send_error = "a half-close is not available over TLS"
+            return
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
@@ -159,15 +182,22 @@ class Wire:
         except ConnectionResetError:
             self.reset = True
             data = b""
+        except ssl.SSLError:
+            # A TLS peer that resets or ends without close_notify: the stream is over.
+            self.reset = True
+            data = b""
         if not data:
             self.eof = True
             return False
         self.buf += data
+        self.received += data
         return True
 
     def wait_readable(self, timeout: float) -> bool:
         """True when bytes (or the end of the stream) arrive within timeout."""
         if self.buf or self.eof:
+            return True
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
             return True
         ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         return bool(ready)

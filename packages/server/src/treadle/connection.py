@@ -280,7 +280,7 @@ class HttpConnection:
             self.requests += 1
             if server.access_logging:
                 log_request(req)
-            if req.close_connection or server.stopping:
+            if req.close_connection:  # stopping made it so, if this response was sent after
                 self.close_gracefully()
                 return served
             if self.tls is not None:

@@ -47,22 +47,21 @@ def run(
     thread (the only one Python delivers signals to), and are restored on return.
     """
     stop_timeout = graceful_timeout
-    stopping = False
+    received: list[str] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop_timeout, stopping
-        if signum == signal.SIGINT or stopping:
+        # Flags and a wake-up only: no logging here. A signal can land while the main thread
+        # is inside a write to stderr (the startup line, say); logging from the handler then
+        # raises a reentrant-write error before the stop is even asked for.
+        nonlocal stop_timeout
+        first = not received
+        received.append(signal.Signals(signum).name)
+        if signum == signal.SIGINT or not first:
             stop_timeout = 0.0
-        error_log.info(
-            "%s: stopping%s",
-            signal.Signals(signum).name,
-            f" (up to {stop_timeout:g} s for in-flight requests)" if stop_timeout else " now",
-        )
-        if stopping or not stop_timeout:
+        if not first or not stop_timeout:
             server.hurry()
         else:
             server.interrupt()
-        stopping = True
 
     with _signals_to(on_signal):
         server.prepare()
@@ -74,7 +73,17 @@ def run(
             server.start()
         finally:
             systemd.notify("STOPPING=1")
+            if received:
+                error_log.info(
+                    "%s: stopping%s",
+                    " then ".join(received),
+                    f" (up to {stop_timeout:g} s for in-flight requests)"
+                    if stop_timeout
+                    else " now",
+                )
             server.stop(stop_timeout)
+            if len(received) > 1:
+                error_log.info("%s received while stopping", " then ".join(received[1:]))
 
 
 @contextlib.contextmanager

@@ -47,8 +47,10 @@ PP2_CLIENT_SSL = 0x01
 
 _V1_PORT = re.compile(rb"0|[1-9][0-9]{0,4}")
 _V1_IPV4 = re.compile(rb"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
-# Hex groups and colons only: no dotted IPv4 tail, no zone index (which ipaddress would take).
-_V1_IPV6 = re.compile(rb"[0-9A-Fa-f:]{2,39}")
+# Hex groups and colons, and no zone index (which ipaddress would take). inet_ntop, which
+# proxies use to write the line, gives IPv4-mapped addresses a dotted tail (::ffff:192.0.2.1),
+# so that is allowed too; ipaddress checks the whole once this grammar lets it through.
+_V1_IPV6 = re.compile(rb"[0-9A-Fa-f:]{2,39}|[0-9A-Fa-f:]{2,30}[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 
 
 class ProxyProtocolError(ValueError):

@@ -29,6 +29,7 @@ import errno
 import json
 import logging
 import os
+import select
 import socket
 import ssl
 import stat
@@ -406,14 +407,16 @@ class HttpServer:
             self._poller.park(conn)
 
     def _make_room(self) -> bool:
-        """At the connection limit, close the longest-idle connections that hold nothing
-        (idle keep-alive, or silent since accepted), a sixteenth of the limit at a time so
-        that the search is paid for rarely. False when none could be closed."""
+        """At the connection limit, close connections that hold nothing (silent since
+        accepted first, then idle keep-alive, longest idle first), a sixteenth of the limit at
+        a time so that the search is paid for rarely. False when none could be closed."""
         assert self._poller is not None
         idle = [conn for conn in self._conns.values() if conn.parked_at and conn.idle]
         if not idle:
             return False
-        idle.sort(key=lambda conn: conn.parked_at)
+        # Connections that never sent a request go first (a client that connects and waits
+        # is the cheapest way to hold a slot), then idle keep-alive ones, longest idle first.
+        idle.sort(key=lambda conn: (conn.requests > 0, conn.parked_at))
         for conn in idle[: max(1, self.max_connections // 16)]:
             self._poller.discard(conn)
             conn.close()
@@ -484,8 +487,8 @@ class HttpServer:
     def park(self, conn: HttpConnection) -> None:
         """Hand a connection back to the poller (any thread)."""
         assert self._poller is not None
-        if self.stopping and conn.state is State.HEAD and not conn.buf:
-            conn.close()
+        if self.stopping and conn.idle and not _readable(conn.socket):
+            conn.close()  # idle while stopping; a request already on its way is still served
             return
         self._poller.park(conn)
 
@@ -629,6 +632,16 @@ class HttpServer:
                 if _identity(path) == identity:  # not a file another server put there since
                     os.unlink(path)
         self._unix_paths = {}
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Bytes (or an EOF) wait to be read; without waiting."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return False
 
 
 def _identity(path: str) -> tuple[int, int, int]:

@@ -12,6 +12,7 @@ from treadle_conformance.scenarios import (
     random_requests,
     request_line,
     responses,
+    vectors,
 )
 
 CATALOGUE: tuple[Scenario, ...] = (
@@ -22,6 +23,7 @@ CATALOGUE: tuple[Scenario, ...] = (
     *connections.SCENARIOS,
     *responses.SCENARIOS,
     *limits.SCENARIOS,
+    *vectors.SCENARIOS,
     *random_requests.SCENARIOS,
 )
 

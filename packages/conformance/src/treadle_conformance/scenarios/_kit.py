@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from treadle_conformance.model import Check, Expect, Level, Scenario, Script
+from treadle_conformance.model import AppCheck, Check, Expect, Level, Scenario, Script
 from treadle_conformance.wire import Response
 
 MUST, SHOULD, MAY = Level.MUST, Level.SHOULD, Level.MAY
@@ -48,6 +48,7 @@ def codes(*values: int) -> frozenset[int]:
 
 CLIENT_ERRORS = frozenset(range(400, 500))
 OK = codes(200)
+ANY = frozenset(range(100, 600))
 
 
 def ok(
@@ -94,7 +95,20 @@ def saw(i: int = 0, **fields: object) -> Check:
                 return f"the app saw {key}={data.get(key)!r}, sent {want!r}"
         return None
 
-    return check
+    return AppCheck(check)
+
+
+def saw_one_of(key: str, *allowed: object, i: int = 0) -> Check:
+    """The reflection app, for response i, saw one of these values for key."""
+
+    def check(responses: Sequence[Response]) -> str | None:
+        data = _json(responses, i)
+        if isinstance(data, str):
+            return data
+        got = data.get(key)
+        return None if got in allowed else f"the app saw {key}={got!r}, expected one of {allowed}"
+
+    return AppCheck(check)
 
 
 def seen_header(data: dict[str, Any], name: str) -> list[str]:
@@ -109,7 +123,7 @@ def saw_header(name: str, allowed: Callable[[list[str]], bool], what: str, i: in
         values = seen_header(data, name)
         return None if allowed(values) else f"the app saw {name}={values!r}, expected {what}"
 
-    return check
+    return AppCheck(check)
 
 
 def paths(*want: str) -> Check:
@@ -124,10 +138,12 @@ def paths(*want: str) -> Check:
                 return f"response {i + 1} answers {data['path']!r}, expected {path!r}"
         return None
 
-    return check
+    return AppCheck(check)
 
 
 def all_of(*checks: Check) -> Check:
+    """Every check; it reads the app's view (and is skipped without the app) if any part does."""
+
     def check(responses: Sequence[Response]) -> str | None:
         for c in checks:
             why = c(responses)
@@ -135,7 +151,16 @@ def all_of(*checks: Check) -> Check:
                 return why
         return None
 
-    return check
+    return AppCheck(check) if any(isinstance(c, AppCheck) for c in checks) else check
+
+
+def later(check: Check, skip: int = 1) -> Check:
+    """check applied to the responses after the first `skip`."""
+
+    def shifted(responses: Sequence[Response]) -> str | None:
+        return check(responses[skip:])
+
+    return AppCheck(shifted) if isinstance(check, AppCheck) else shifted
 
 
 def no_header(name: str) -> Check:
@@ -168,6 +193,9 @@ class Maker:
         heads: frozenset[int] = frozenset(),
         shutdown_write: bool = False,
         wait: float = 3.0,
+        requests: int = 0,
+        hazard: Check | None = None,
+        pause: float = 0.0,
     ) -> Scenario:
         scenario = Scenario(
             id=id,
@@ -182,6 +210,9 @@ class Maker:
             heads=heads,
             shutdown_write=shutdown_write,
             wait=wait,
+            requests=requests,
+            hazard=hazard,
+            pause=pause,
         )
         self.made.append(scenario)
         return scenario
@@ -196,6 +227,7 @@ class Maker:
         text: str,
         *,
         reflect: bool = True,
+        routes: bool = False,
     ) -> Scenario:
         scenario = Scenario(
             id=id,
@@ -206,6 +238,7 @@ class Maker:
             script=script,
             script_text=text,
             reflect=reflect,
+            routes=routes,
         )
         self.made.append(scenario)
         return scenario

@@ -107,11 +107,12 @@ m(
 )
 m(
     "HDR-HOST-EMPTY",
-    HOST,
+    S9112 + "3.2, 3.3 (an empty authority: reject, or apply a configured default)",
     SHOULD,
-    "an empty Host value is valid (no authority)",
+    "an empty Host value: 400, or served with a default authority",
     req(host=""),
     ok(),
+    BAD,
     reflect=True,
 )
 m(

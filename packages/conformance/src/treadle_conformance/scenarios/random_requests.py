@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from treadle_conformance.scenarios._kit import MUST, S9112, Maker
 from treadle_conformance.target import Target
-from treadle_conformance.wire import Wire
 
 m = Maker("property")
 
@@ -107,7 +106,7 @@ def _property(target: Target, _scale: float) -> str | None:
     )
     @given(drawn())
     def check(sent: Drawn) -> None:
-        with Wire(target.host, target.port, timeout=3.0) as wire:
+        with target.connect(3.0) as wire:
             wire.send(sent.wire_bytes(), sent.mode)
             response = wire.read_response()
         assert response is not None, "closed without a response"
@@ -132,6 +131,7 @@ m.script(
     _property,
     "hypothesis: random method, path, query, X- fields, body (length or chunked), "
     "sent whole, byte by byte or in random pieces",
+    routes=True,
 )
 
 SCENARIOS = m.made

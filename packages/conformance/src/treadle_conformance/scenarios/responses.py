@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from treadle_conformance.model import Check
+from treadle_conformance.model import AppCheck, Check
 from treadle_conformance.scenarios._kit import (
     MUST,
     OK,
@@ -32,8 +32,11 @@ AFTER = req(target="/after")
 SERVER_ERROR = codes(500)
 
 
-def after(rs: Sequence[Response]) -> str | None:
+def _after(rs: Sequence[Response]) -> str | None:
     return paths("/after")(rs[-1:])
+
+
+after = AppCheck(_after)
 
 
 def body_is(data: bytes) -> Check:
