@@ -64,7 +64,13 @@ class Book:
         self.timeline.append(Started(phase, at))
 
     def started(self, index: int) -> Started | None:
-        return next((s for s in self.timeline if s.phase.index == index), None)
+        """The phase's latest start (a knee step may run twice)."""
+        return next((s for s in reversed(self.timeline) if s.phase.index == index), None)
+
+    def forget(self, index: int) -> None:
+        """Drop a phase's outcomes before it runs again (the plot's points keep them)."""
+        for key in [key for key in self.parts if key[0] == index]:
+            del self.parts[key]
 
     def locate(self, t: float) -> tuple[int, int] | None:
         for started in reversed(self.timeline):

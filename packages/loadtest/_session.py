@@ -121,13 +121,28 @@ class Session:
         return Move(phase, self.users(phase), gap=False)
 
     def next_position(self) -> int | None:
-        """The phase after the current one: a knee ramp skips its steps beyond the SLO."""
+        """The phase after the current one. A knee ramp skips its steps beyond the SLO; a step
+        that broke it while the machine's CPUs were short (--busy-pressure) runs once more,
+        from scratch, since the machine rather than the server may have broken it."""
         following = self.position + 1
         current = self.plan.phases[self.position]
         if self.plan.mode == "knee" and isinstance(current, Step):
             self.fold()
             limits = self.limits
             result = judge_knee_step(current, self.book, limits.slo_ms, limits.max_fail_ratio)
+            started = self.book.started(current.index)
+            assert started is not None
+            lo, hi = self.book.t0 + started.start + current.settle, self.book.t0 + started.end
+            short = pressure_between(self.sampler.rows, lo, hi) or 0.0
+            retried = sum(s.phase.index == current.index for s in self.book.timeline) > 1
+            if result.broken and short >= limits.busy_pressure and not retried:
+                log.info(
+                    "knee: %s broke the SLO with the CPUs short %.0f%% of it: once more",
+                    current.label,
+                    100 * short,
+                )
+                self.book.forget(current.index)
+                return self.position
             if result.broken:
                 log.info(
                     "knee: %s is beyond the SLO (%s): the ramp ends",

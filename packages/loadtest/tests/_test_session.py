@@ -53,3 +53,14 @@ def test_a_knee_ramp_ends_after_its_first_step_beyond_the_slo() -> None:
     assert labels([s.advance(10)]) == ["1x (10 users):21"]
     fill(s.book, [(10 + t / 50, SLEEP, 2000.0, "") for t in range(500)])
     assert labels([s.advance(20), s.advance(21)]) == ["gap", "silent (8):9"]
+
+
+def test_a_knee_step_broken_on_a_busy_machine_runs_once_more() -> None:
+    s = session(settings(mode="knee", steps="0.5,1,2", attacks=""), iter([True] * 9))
+    s.sampler.rows = [{"t": T0 + t, "cpu_pressure_us": t * 800_000} for t in range(40)]
+    assert labels([s.advance(0)]) == ["0.5x (5 users):16"]
+    fill(s.book, [(t / 25, SLEEP, 2000.0, "") for t in range(250)])
+    assert labels([s.advance(10)]) == ["0.5x (5 users):16"]  # the CPUs were short 80%
+    assert s.book.cell(0, SLEEP).count == 0  # the first try is forgotten
+    fill(s.book, [(10 + t / 25, SLEEP, 2000.0, "") for t in range(250)])
+    assert labels([s.advance(20)]) == ["end"]  # broken twice: the ramp ends
