@@ -109,6 +109,12 @@ def test_options_and_shown_command() -> None:
     ]
 
 
+def test_only_a_complete_full_length_run_replaces_the_tracked_page() -> None:
+    assert docs_dir(parse_args(["--scenarios", "1,3"])) == Path("reports/bench")
+    assert docs_dir(parse_args(["--servers", "treadle,waitress"])) == Path("reports/bench")
+    assert docs_dir(parse_args(["--quick", "--docs", "docs"])) == Path("docs")
+
+
 def test_https_scenario_runs_the_servers_that_terminate_tls() -> None:
     from treadle_bench.servers import TlsFiles
 

@@ -615,7 +615,7 @@ def _markdown(
     add("## Running it\n")
     add(
         "    scripts/bench                  # full run: 3 rounds x 5 s, about 13-15 minutes\n"
-        "    scripts/bench --quick          # 1 round x 2 s, about 2-3 minutes\n"
+        "    scripts/bench --quick          # 1 round x 2 s, about 2-3 minutes, to reports/bench\n"
         "    scripts/bench --scenarios 1,3 --servers treadle,waitress --duration 10\n"
         "    scripts/bench --help           # --rounds, --warmup, --note, --docs, --no-docs\n"
         "    tox -e bench -- --quick        # the same harness, straight from tox\n"
