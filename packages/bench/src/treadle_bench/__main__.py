@@ -17,8 +17,6 @@ from treadle_bench.scenarios import SCENARIOS, ScenarioResult, Settings, progres
 from treadle_bench.servers import DEFAULT_SERVERS, SERVERS
 from treadle_bench.wrk import ensure_wrk
 
-PARTIAL_DOCS = "reports/bench"  # where a quick or partial run writes, beside the tracked docs/
-
 
 def _list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
@@ -43,8 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--docs",
-        help="where benchmarks.md goes (default: docs for a complete run, reports/bench for a "
-        "partial or quick one, so that only a complete run replaces the tracked page)",
+        help="where benchmarks.md goes (default: docs for a complete run, else reports/bench)",
     )
     parser.add_argument("--no-docs", action="store_true", help="print the tables only")
     parser.add_argument("--note", default="", help="a sentence about this run for the docs page")
@@ -61,7 +58,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or bad:
         parser.error(f"unknown scenario(s) {unknown} or server(s) {bad}")
     args.server_names = _list(args.servers)
-    args.docs = args.docs or ("docs" if _everything(args) and not args.quick else PARTIAL_DOCS)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("--rounds and --duration take 1 or more, --warmup 0 or more")
     return args
@@ -81,15 +77,22 @@ def _shown_args(argv: list[str]) -> list[str]:
     return out
 
 
-def _everything(args: argparse.Namespace) -> bool:
-    """Every scenario against every default server."""
-    every = args.scenario_numbers == sorted(SCENARIOS)
-    return every and set(args.server_names) >= set(DEFAULT_SERVERS)
+def complete(args: argparse.Namespace) -> bool:
+    """Every scenario with the default servers: the only kind of run the tracked page shows."""
+    return sorted(args.scenario_numbers) == sorted(SCENARIOS) and set(args.server_names) >= set(
+        DEFAULT_SERVERS
+    )
+
+
+def docs_dir(args: argparse.Namespace) -> Path:
+    if args.docs:
+        return Path(args.docs)
+    return Path("docs") if complete(args) and not args.quick else Path("reports/bench")
 
 
 def _label(args: argparse.Namespace) -> str:
     kind = "quick run" if args.quick else "run"
-    kind = ("complete " if _everything(args) else "partial ") + kind
+    kind = ("complete " if complete(args) else "partial ") + kind
     return f"{kind}; {args.note}" if args.note else kind
 
 
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         label = _label(args)
         path = report.write_docs(
-            Path(args.docs), results, settings, args.server_names, command, label, started
+            docs_dir(args), results, settings, args.server_names, command, label, started
         )
         progress(f"wrote {path}")
     return 0

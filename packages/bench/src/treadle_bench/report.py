@@ -12,8 +12,14 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from treadle_bench.scenarios import IDLE_CONNECTIONS, ScenarioResult, Settings
-from treadle_bench.servers import DEFAULT_SERVERS, SERVERS
+from treadle_bench.scenarios import (
+    IDLE_CONNECTIONS,
+    PROCESS_PAIRS,
+    SCENARIOS,
+    ScenarioResult,
+    Settings,
+)
+from treadle_bench.servers import DEFAULT_SERVERS, SERVERS, find_python
 from treadle_bench.wrk import wrk_version
 
 REFERENCE = "treadle"
@@ -42,11 +48,12 @@ def summarise(result: ScenarioResult) -> list[Summary]:
             continue
         keys = runs[0].keys()
         median = {k: statistics.median(run[k] for run in runs) for k in keys}
-        pairs = [r for r in result.rounds if name in r and REFERENCE in r]
+        ref = result.scenario.reference
+        pairs = [r for r in result.rounds if name in r and ref in r]
         rps_ratio = p99_ratio = None
-        if pairs and name != REFERENCE:
-            rps_ratio = statistics.median(_div(r[name]["rps"], r[REFERENCE]["rps"]) for r in pairs)
-            p99_ratio = statistics.median(_div(r[name]["p99"], r[REFERENCE]["p99"]) for r in pairs)
+        if pairs and name != ref:
+            rps_ratio = statistics.median(_div(r[name]["rps"], r[ref]["rps"]) for r in pairs)
+            p99_ratio = statistics.median(_div(r[name]["p99"], r[ref]["p99"]) for r in pairs)
         errors = int(sum(run["errors"] for run in runs))
         rps_rounds = tuple(run["rps"] for run in runs)
         out.append(Summary(name, len(runs), median, rps_ratio, p99_ratio, errors, rps_rounds))
@@ -72,6 +79,28 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def pair_ratios(result: ScenarioResult, base: str, other: str, key: str = "rps") -> list[float]:
+    """``other``'s figure over ``base``'s, round by round (rounds where both ran)."""
+    return [
+        r[other][key] / r[base][key]
+        for r in result.rounds
+        if base in r and other in r and r[base][key]
+    ]
+
+
+def _ratio_range(ratios: Sequence[float]) -> str:
+    if not ratios:
+        return "-"
+    median = statistics.median(ratios)
+    if len(ratios) == 1:
+        return f"{median:.2f}x"
+    return f"{median:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def table(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
     s = result.scenario
     if s.idle:
@@ -93,14 +122,19 @@ def table(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
         ]  # fmt: skip
     else:
         mib = s.path == "/big"
-        head = ["server", "req/s", "spread", *(["MiB/s"] if mib else []), "req/s ÷ treadle",
-                "p50 ms", "p99 ms", "p99 ÷ treadle", "max ms", "errors"]  # fmt: skip
+        cpu = bool(s.lineup)
+        head = ["server", "req/s", "spread", *(["MiB/s"] if mib else []),
+                f"req/s ÷ {s.reference}", "p50 ms", "p99 ms", f"p99 ÷ {s.reference}", "max ms",
+                *(["server CPU", "wrk CPU", "other CPU"] if cpu else []), "errors"]  # fmt: skip
         rows = [
             [
                 x.server, f"{x.median['rps']:,.0f}", _spread(x),
                 *([f"{x.median['mib_s']:,.0f}"] if mib else []),
                 _ratio(x.rps_ratio), _ms(x.median["p50"]), _ms(x.median["p99"]),
-                _ratio(x.p99_ratio), _ms(x.median["max"]), str(x.errors),
+                _ratio(x.p99_ratio), _ms(x.median["max"]),
+                *([_cores(x.median.get(k)) for k in ("server_cpu", "wrk_cpu", "other_cpu")]
+                  if cpu else []),
+                str(x.errors),
             ]
             for x in summaries
         ]  # fmt: skip
@@ -193,7 +227,7 @@ def chart(results: dict[int, tuple[ScenarioResult, list[Summary]]], path: Path) 
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-    numbers = sorted(results)
+    numbers = sorted(n for n in results if not results[n][0].scenario.lineup)
     peers = [
         n
         for n in dict.fromkeys(x.server for num in numbers for x in results[num][1])
@@ -265,11 +299,125 @@ def versions() -> list[str]:
             out.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             out.append(f"{dist} (not installed)")
+    for minor in ("3.11", "3.12", "3.13"):
+        python = find_python(minor)
+        out.append(f"python{minor} {_python_version(python)}" if python else f"no python{minor}")
     try:
         out.append(wrk_version())
     except (OSError, IndexError):
         out.append("wrk (version unknown)")
     return out
+
+
+def _python_version(python: str) -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run([python, "-V"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return "(version unknown)"
+    return out.stdout.strip().removeprefix("Python ") or "(version unknown)"
+
+
+def processes_section(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
+    """What the second process bought in scenario 8, and why, from the measured CPU."""
+    by_name = {x.server: x for x in summaries}
+    lines = [
+        "| server | 1 process req/s | 2 processes req/s | 2 ÷ 1 req/s (range over rounds) | "
+        "p99 ms, 1 → 2 | server CPU, 1 → 2 | wrk CPU, 1 → 2 |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    gains: list[float] = []
+    for one, two in PROCESS_PAIRS:
+        a, b = by_name.get(one), by_name.get(two)
+        if a is None or b is None:
+            continue
+        ratios = pair_ratios(result, one, two)
+        gains += ratios
+        lines.append(
+            f"| {one} | {a.median['rps']:,.0f} | {b.median['rps']:,.0f} | {_ratio_range(ratios)} | "
+            f"{_ms(a.median['p99'])} → {_ms(b.median['p99'])} | "
+            f"{_cores(a.median.get('server_cpu'))} → {_cores(b.median.get('server_cpu'))} | "
+            f"{_cores(a.median.get('wrk_cpu'))} → {_cores(b.median.get('wrk_cpu'))} |"
+        )
+    if not gains:
+        return "\n".join(lines)
+
+    def cpu(names: Sequence[str], key: str = "server_cpu") -> float:
+        values = [by_name[n].median.get(key, 0.0) for n in names if n in by_name]
+        return statistics.median(values) if values else 0.0
+
+    python_pairs = [pair for pair in PROCESS_PAIRS if not pair[0].startswith("granian")]
+    one = cpu([a for a, _ in python_pairs])
+    two = cpu([b for _, b in python_pairs])
+    wrk = cpu(list(by_name), "wrk_cpu")
+    other = cpu(list(by_name), "other_cpu")
+    cores = os.cpu_count() or 1
+    free = max(0.0, cores - wrk - other)
+    treadle = pair_ratios(result, "treadle", "treadle-w2")
+    granian = pair_ratios(result, "granian", "granian-w2")
+    found_more = two - one > 0.1
+    lines.append(
+        f"\n**Why.** The machine has {cores} logical cores. While wrk ran, it used a median "
+        f"{wrk:.2f} of a core (one thread of C on epoll needs little at these rates), and work "
+        f"outside the benchmark (the machine's other processes, and time the hypervisor gave "
+        f"to other guests) {other:.2f}, which left about {free:.2f} core(s) for the server. A "
+        "Python process runs Python code on one core at a time (the GIL). With one process, "
+        f"treadle, its gunicorn worker and gunicorn gthread used a median {one:.2f} core(s); "
+        f"with two, {two:.2f}. The requests follow the CPU"
+        + (
+            f": treadle served {_ratio_range(treadle)} as many with two processes. "
+            if treadle
+            else ". "
+        )
+        + (
+            "So the second process gains exactly what the first could not use: here a share "
+            "of the cores that the other work on the machine would otherwise have taken (the "
+            "scheduler divides time among runnable processes, and two processes are two "
+            "claims), or, on a quieter machine, the idle core. "
+            if found_more
+            else "Here the second process found no CPU the first could not use, so it could "
+            "only add its costs. "
+        )
+        + "It has costs of its own: the processes and wrk take turns on two cores (context "
+        "switches, colder caches), and the connections split unevenly between the workers "
+        "(whichever is awake accepts them), so one may be busy while the other waits: the "
+        "p99 column shows it. With more cores than the load needs, or with the load coming "
+        "from other machines, each process adds up to one core's worth, until the cores or "
+        "the clients run out: that is what `--workers` is for."
+        + (
+            f" granian, whose HTTP work runs in Rust threads outside the GIL, went from "
+            f"{cpu(['granian']):.2f} to {cpu(['granian-w2']):.2f} core(s), and served "
+            f"{_ratio_range(granian)} as many requests with two workers."
+            if granian
+            else ""
+        )
+    )
+    return "\n".join(lines)
+
+
+def versions_section(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
+    """Each version's req/s and p99 against 3.11's, taken round by round."""
+    lines = [
+        "| Python | req/s | req/s ÷ 3.11 (range over rounds) | p99 ms | p99 ÷ 3.11 (range) |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    ref = result.scenario.reference
+    for x in summaries:
+        rps = pair_ratios(result, ref, x.server) if x.server != ref else []
+        p99 = pair_ratios(result, ref, x.server, "p99") if x.server != ref else []
+        lines.append(
+            f"| {x.server.removeprefix('treadle-py').replace('3', '3.', 1)} | "
+            f"{x.median['rps']:,.0f} | "
+            f"{_ratio_range(rps) if rps else '-'} | {_ms(x.median['p99'])} | "
+            f"{_ratio_range(p99) if p99 else '-'} |"
+        )
+    lines.append(
+        "\nA difference is worth reading only when the range of the per-round ratios stays on "
+        "one side of 1.00x; when it straddles 1.00x, the versions are within this machine's "
+        "noise of each other."
+    )
+    return "\n".join(lines)
 
 
 def write_docs(
@@ -339,6 +487,10 @@ def _markdown(
         "(same machine state) and its median reported. `req/s ÷ treadle` below 1 means slower "
         "than treadle; `p99 ÷ treadle` above 1 means a worse tail than treadle's. `spread` is "
         "(max - min) ÷ median of a server's req/s over the rounds: a rough gauge of the noise.\n"
+        "- `server CPU` and `wrk CPU` (S8, S9) are the cores each used during the measured "
+        "run: CPU seconds of the server's whole process tree (from /proc) and of wrk "
+        "(getrusage), divided by the run's wall time. S9 runs twice as many rounds as the "
+        "others: its differences are small.\n"
         "- Errors are summed over all rounds (wrk's connect/read/write/timeout errors and "
         "non-2xx answers; in S6 also idle connections that could not be opened).\n"
         "- These machines are noisy (other work shares the cores): compare ratios from one run, "
@@ -374,6 +526,12 @@ def _markdown(
                 "shows as a failure line under the table.\n"
             )
         add(table(result, summaries) + "\n")
+        if number == 8:
+            add("### What a second process buys here, and why\n")
+            add(processes_section(result, summaries) + "\n")
+        if number == 9:
+            add("### Python 3.11, 3.12 and 3.13\n")
+            add(versions_section(result, summaries) + "\n")
     add('## The servers and what "10 threads" means for each\n')
     add("| server | command (`$PORT` chosen free by the harness) | notes |\n|---|---|---|")
     for name in [*servers, *(n for n in SERVERS if n not in servers)]:
@@ -409,6 +567,10 @@ def _markdown(
         "root). The harness raises its open-file limit (inherited by the servers) for "
         "scenario 6, writes this page, `benchmarks.png` and `benchmarks.json` "
         "(`--no-docs` to skip), and prints the same tables.\n"
-        f"Default servers: {', '.join(DEFAULT_SERVERS)} (treadle-max64 joins scenario 5).\n"
+        f"Default servers: {', '.join(DEFAULT_SERVERS)} (treadle-max64 joins scenario 5; "
+        f"scenarios 8 and 9 have their own: {', '.join(SCENARIOS[8].lineup)}; "
+        f"{', '.join(SCENARIOS[9].lineup)}). A complete run (every scenario, the default "
+        "servers, not `--quick`) rewrites this page; any other run writes its page to "
+        "`reports/bench/` (or `--docs DIR`).\n"
     )
     return "\n".join(p)
