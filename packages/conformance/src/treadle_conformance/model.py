@@ -15,10 +15,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from treadle_conformance.reflection import plan
 from treadle_conformance.wire import Response
 
 if TYPE_CHECKING:
     from treadle_conformance.target import Target
+
+
+_ROUTE = re.compile(rb"^[A-Z]+ (/_/[^ ?\r\n]*)", re.MULTILINE)
 
 
 class Level(enum.Enum):
@@ -168,6 +172,16 @@ class Scenario:
         if self.script is not None:
             return False
         return any(b" /_/" in data for data in self.send)
+
+    @property
+    def wsgi_only(self) -> bool:
+        """It asks for a `/_/` behaviour only a WSGI app can produce (see `reflection`)."""
+        for data in self.send:
+            for match in _ROUTE.finditer(data):
+                behaviour = plan(match.group(1).decode("latin-1"), "")
+                if behaviour is not None and behaviour.wsgi_only:
+                    return True
+        return False
 
     @property
     def max_responses(self) -> int:

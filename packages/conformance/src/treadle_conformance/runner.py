@@ -218,6 +218,8 @@ def skip(scenario: Scenario, variant: str, why: str) -> Result:
 def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
     if scenario.needs_app and not target.reflect:
         return skip(scenario, variant, "need the reflection app's /_/ routes")
+    if scenario.wsgi_only and target.interface == "asgi":
+        return skip(scenario, variant, "needs a WSGI app: ASGI cannot express the behaviour")
     if scenario.shutdown_write and target.tls is not None:
         return skip(scenario, variant, "needs a TCP half-close, which TLS here cannot give")
     start = time.monotonic()

@@ -99,6 +99,7 @@ class Target:
     port: int
     name: str = "target"
     reflect: bool = False
+    interface: str = ""
     scheme: str = "http"
     process: subprocess.Popen[str] | None = None
     output: deque[str] = field(default_factory=lambda: deque(maxlen=200))
@@ -187,7 +188,9 @@ class Target:
             raise TargetError(f"{self.url} does not answer: {_why(exc)}") from None
         if response is None:
             raise TargetError(f"{self.url} closed the connection without answering a GET")
-        self.reflect = response.json() is not None
+        seen = response.json()
+        self.reflect = seen is not None
+        self.interface = str(seen.get("interface", "wsgi")) if seen is not None else ""
         try:
             sentinel, closes = self._ask(self.sentinel())
         except (OSError, ResponseError) as exc:
