@@ -1,8 +1,13 @@
 """pytest plugin: options, the target (started once per session), verdicts and reports.
 
-Load it with `-p treadle_conformance.plugin` (the CLI does). A MUST miss fails its test; a SHOULD
-or MAY miss passes with a `ConformanceWarning`, so pytest's exit status is non-zero exactly when a
-MUST scenario fails.
+Load it with `-p treadle_conformance.plugin` (the CLI does), or from another project's suite
+with `pytest_plugins = ["treadle_conformance.plugin"]` in its top conftest.py and
+`from treadle_conformance.suite import test_scenario` in a test module. The target is the
+session fixture `conformance_target`: by default the one `--url`, `--server-cmd` or
+`$CONFORMANCE_URL` names (else treadle); a project overrides the fixture to start its own
+server (see `fixtures`), and then the plugin starts nothing itself. An unsafe case or a MUST
+miss fails its test; a SHOULD or MAY miss passes with a `ConformanceWarning`, so pytest's exit
+status is non-zero exactly when a case is unsafe or a MUST scenario fails.
 """
 
 from __future__ import annotations
@@ -17,11 +22,18 @@ from pathlib import Path
 import pytest
 
 from treadle_conformance import report
+from treadle_conformance.fixtures import (
+    EXIT_NO_TARGET,
+    EXIT_TARGET_DIED,
+    TARGET,
+    settings,
+    target_at,
+    target_started,
+)
 from treadle_conformance.model import Scenario
 from treadle_conformance.runner import Result
 from treadle_conformance.target import (
     DEFAULT_HOST,
-    Settings,
     Target,
     TargetError,
     from_url,
@@ -29,13 +41,9 @@ from treadle_conformance.target import (
     treadle_command,
 )
 
-# Exit statuses besides pytest's own 0-5, so CI can tell "the server is broken" from "the
-# server was not there".
-EXIT_NO_TARGET = 6
-EXIT_TARGET_DIED = 7
+__all__ = ["EXIT_NO_TARGET", "EXIT_TARGET_DIED", "target_at", "target_started"]
 
 RESULTS = pytest.StashKey[list[Result]]()
-TARGET = pytest.StashKey[Target]()
 STACK = pytest.StashKey[contextlib.ExitStack]()
 FATAL = pytest.StashKey[tuple[int, str]]()
 
@@ -177,19 +185,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def settings(config: pytest.Config) -> Settings:
-    return Settings(
-        host_header=config.getoption("conformance_host"),
-        path=config.getoption("conformance_path"),
-        timeout=config.getoption("conformance_timeout"),
-        close_wait=config.getoption("close_wait"),
-        idle_bound=config.getoption("idle_bound"),
-        examples=config.getoption("examples"),
-        insecure=config.getoption("insecure"),
-        ca_file=config.getoption("ca_file"),
-    )
-
-
 def _open_target(config: pytest.Config, stack: contextlib.ExitStack) -> Target:
     url = config.getoption("--url") or os.environ.get("CONFORMANCE_URL")
     command = config.getoption("--server-cmd")
@@ -223,8 +218,18 @@ def _give_up(session: pytest.Session, status: int, line: str) -> None:
         config.pluginmanager.unregister(reporter)
 
 
+def _overridden(item: pytest.Item) -> bool:
+    """The project defines its own `conformance_target` for this item (see `fixtures`)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}).get("conformance_target", ())
+    return bool(defs) and getattr(defs[-1].func, "__module__", __name__) != __name__
+
+
 def _wants_target(items: list[pytest.Item]) -> bool:
-    return any("conformance_target" in getattr(item, "fixturenames", ()) for item in items)
+    return any(
+        "conformance_target" in getattr(item, "fixturenames", ()) and not _overridden(item)
+        for item in items
+    )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
