@@ -17,11 +17,14 @@ import importlib.util
 import os
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from treadle_conformance import report
+from treadle_conformance import proxies, report
+from treadle_conformance.backend import running
+from treadle_conformance.blackbox import Missing
 from treadle_conformance.fixtures import (
     EXIT_NO_TARGET,
     EXIT_TARGET_DIED,
@@ -34,6 +37,7 @@ from treadle_conformance.model import Scenario
 from treadle_conformance.runner import Result
 from treadle_conformance.target import (
     DEFAULT_HOST,
+    PROXY_SENTINEL,
     Target,
     TargetError,
     from_url,
@@ -63,6 +67,18 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--server-cmd",
         help="start this command (its program is looked up on PATH); {port} is replaced by a "
         "free port, or the command prints 'listening on http://HOST:PORT'",
+    )
+    group.addoption(
+        "--proxy",
+        help="proxy mode: a reverse proxy at this http:// URL forwards to the harness's "
+        "recording backend (--backend-port); or 'nginx' / 'haproxy' to start one here",
+    )
+    group.addoption(
+        "--backend-port",
+        type=int,
+        default=0,
+        help="proxy mode: the port of the recording backend the proxy forwards to "
+        "(default: a free one, printed at the start)",
     )
     group.addoption("--insecure", action="store_true", help="https: do not verify the certificate")
     group.addoption("--ca-file", help="https: trust the CA certificates in this PEM file")
@@ -185,7 +201,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def _open_proxy(config: pytest.Config, stack: contextlib.ExitStack, proxy: str) -> Target:
+    """Proxy mode: the recording backend, then the proxy (a running one's URL, or nginx or
+    haproxy started here, configured to forward to the backend)."""
+    backend = stack.enter_context(running(config.getoption("backend_port") or 0))
+    proxy_settings = replace(settings(config), path=PROXY_SENTINEL)
+    if proxy in proxies.NAMES:
+        try:
+            command, port = stack.enter_context(proxies.serving(proxies.NAMES[proxy], backend.port))
+        except Missing as exc:
+            raise TargetError(str(exc)) from None
+        target = stack.enter_context(
+            started(command, name=proxy, settings=proxy_settings, port=port)
+        )
+    else:
+        target = from_url(proxy, proxy_settings)
+    target.backend = backend
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"recording backend on 127.0.0.1:{backend.port}; proxy {target.url}")
+    target.preflight()
+    return target
+
+
 def _open_target(config: pytest.Config, stack: contextlib.ExitStack) -> Target:
+    proxy = config.getoption("proxy")
+    if proxy:
+        return _open_proxy(config, stack, proxy)
     url = config.getoption("--url") or os.environ.get("CONFORMANCE_URL")
     command = config.getoption("--server-cmd")
     if url:

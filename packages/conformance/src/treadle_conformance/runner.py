@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from treadle_conformance.backend import describe_all, judge_forwarded
 from treadle_conformance.model import Level, Outcome, Scenario
 from treadle_conformance.target import Target
 from treadle_conformance.verdict import safety, strictness
@@ -239,6 +240,7 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
             reason or "as expected",
             seconds,
         )
+    mark = target.backend.mark() if target.backend else 0
     try:
         outcome = exchange(scenario, target, variant)
     except OSError as exc:
@@ -246,6 +248,13 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
         return Result(scenario, variant, "n/a", "miss", "", why, why, time.monotonic() - start)
     seconds = time.monotonic() - start
     unsafe = safety(scenario, outcome, target.baseline, target.settings.timeout)
+    observed = outcome.describe()
+    if target.backend is not None:
+        forwarded = target.backend.since(mark)
+        observed += f"; backend: {describe_all(forwarded)}"
+        behind = judge_forwarded(forwarded, scenario.max_responses, target.settings.path)
+        if behind:
+            unsafe = f"behind the proxy: {behind}" + (f" / {unsafe}" if unsafe else "")
     strict = strictness(scenario, outcome, target.reflect)
     note = "" if target.reflect or not scenario.reflect else "the app's view was not checked"
     return Result(
@@ -255,7 +264,7 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
         "miss" if strict else "pass",
         unsafe or "",
         strict or "",
-        outcome.describe(),
+        observed,
         seconds,
         sent=outcome.raw_sent,
         received=outcome.raw,

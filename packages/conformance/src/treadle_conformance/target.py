@@ -33,12 +33,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from treadle_conformance.backend import Backend
 from treadle_conformance.wire import Response, ResponseError, Wire
 
 LISTENING = re.compile(r"listening on (https?://\S+)")
 STARTUP_TIMEOUT = 20.0
 DEFAULT_HOST = "example.test"
 SENTINEL_PATH = "/__sentinel"
+# Proxy mode's sentinel path, so the backend's records tell the runner's requests apart.
+PROXY_SENTINEL = "/__sentinel"
 # What a server says when it refuses to parse a request; anything else "accepted" it.
 REFUSALS = frozenset({400, 408, 411, 413, 414, 431, 505})
 
@@ -106,6 +109,8 @@ class Target:
     settings: Settings = field(default_factory=Settings)
     baseline: Baseline | None = None
     tls: ssl.SSLContext | None = None
+    # Proxy mode: the target is a reverse proxy forwarding to this recording backend.
+    backend: Backend | None = None
 
     @property
     def url(self) -> str:
