@@ -1,11 +1,12 @@
 """The ASGI reflection app under a real ASGI server: the catalogue's app-dependent part runs.
 
-uvicorn (a test dependency) hosts `reflect_asgi:app`. Every scenario that needs the app's `/_/`
-routes and every request the app's view is checked on with fragmentation variants runs once,
-whole. No check of the app's view may fail: what uvicorn delivers, the JSON reports as the WSGI
-app would (an absolute-form target excepted, which uvicorn hands over whole as the path). The
-routes must all run (but the one ASGI cannot express) and every well-behaved route must pass;
-the misbehaving ones (`/_/bad/...`) test uvicorn, not the app, so only their safety is asserted.
+uvicorn (a test dependency; its h11 parser, whatever else is installed) hosts
+`reflect_asgi:app`. Every scenario that needs the app's `/_/` routes and every request the
+app's view is checked on with fragmentation variants runs once, whole. No check of the app's
+view may fail: what uvicorn delivers, the JSON reports as the WSGI app would (an absolute-form
+target excepted, which uvicorn hands over whole as the path). The routes must all run (but the
+one ASGI cannot express) and every well-behaved route must pass; the misbehaving ones
+(`/_/bad/...`) test uvicorn, not the app, so only their safety is asserted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 UVICORN = (
-    f"{shlex.quote(sys.executable)} -m uvicorn --host 127.0.0.1 --port {{port}} "
+    f"{shlex.quote(sys.executable)} -m uvicorn --http h11 --host 127.0.0.1 --port {{port}} "
     "--timeout-keep-alive 5 --no-access-log --lifespan on treadle_conformance.reflect_asgi:app"
 )
 
