@@ -3,8 +3,11 @@
     python -m treadle_conformance.peer_hosts werkzeug PORT
     python -m treadle_conformance.peer_hosts wsgiref PORT
 
-Werkzeug's development server (`run_simple`, a thread per request) and the standard library's
-`wsgiref.simple_server` (one request at a time, as shipped) are only reachable from Python. Each
+Werkzeug's development server (its threaded server, a thread per connection) and the standard
+library's `wsgiref.simple_server` are only reachable from Python. wsgiref has no pool and, as
+shipped, serves one connection at a time with no timeout, so one slow client stalls it for as
+long as the client likes; it runs here with `socketserver.ThreadingMixIn` (a thread per
+connection, the usual way to host it), which keeps its parser and lets the run finish. Each
 prints `listening on http://127.0.0.1:PORT` once it is bound, for `target.started`.
 """
 
@@ -12,8 +15,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from treadle_conformance.reflect import app
 
@@ -23,8 +27,14 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
 def _wsgiref(port: int) -> None:
-    server = make_server("127.0.0.1", port, app, handler_class=_Quiet)
+    server = make_server(
+        "127.0.0.1", port, app, server_class=_ThreadingWSGIServer, handler_class=_Quiet
+    )
     print(f"listening on http://127.0.0.1:{server.server_port}", flush=True)
     server.serve_forever()
 
