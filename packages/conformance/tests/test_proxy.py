@@ -24,7 +24,7 @@ from treadle_conformance.backend import Forwarded, forwarded_issues, judge_forwa
 from treadle_conformance.blackbox import Missing
 from treadle_conformance.runner import run
 from treadle_conformance.scenarios import CATALOGUE, by_id
-from treadle_conformance.target import PROXY_SENTINEL, Settings, Target, started
+from treadle_conformance.target import PROXY_SENTINEL, Settings, Target, free_port, started
 
 QUICK = Settings(timeout=2.0, close_wait=0.5, path=PROXY_SENTINEL)
 
@@ -177,3 +177,19 @@ def test_the_cli_starts_a_proxy_in_front_of_the_backend(tmp_path: Path) -> None:
     )
     assert "recording backend on 127.0.0.1:" in done.stdout, done.stdout + done.stderr
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_cli_judges_a_running_proxy_in_front_of_the_backend_port(tmp_path: Path) -> None:
+    backend_port = free_port()
+    with relay(backend_port) as port:
+        args = ["--proxy", f"http://127.0.0.1:{port}", "--backend-port", str(backend_port)]
+        args += ["-k", "SMUG-CL-TE and not TE-", "--report-dir", str(tmp_path)]
+        done = subprocess.run(
+            [sys.executable, "-m", "treadle_conformance", *args, "-p", "no:warnings"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert f"recording backend on 127.0.0.1:{backend_port}" in done.stdout, done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "behind the proxy" in done.stdout and "1 failed" in done.stdout
