@@ -83,3 +83,11 @@ def test_wsgiref_and_werkzeug_hosts_serve_the_reflection_app(name: str) -> None:
     with started(command, settings=Settings(timeout=2.0, close_wait=0.5)) as target:
         target.preflight()
         assert target.reflect and target.interface == "wsgi"
+
+
+def test_a_server_with_shorter_waits_says_so_beside_its_command() -> None:
+    runs = [peers.Run("wsgiref", "reflection (WSGI)", "3.11", "cmd"), peers.Run("x", "m", "1", "c")]
+    rows = peers.command_rows(runs)
+    assert "waits 1 s for a response and 0.5 s for a close" in rows[0]
+    assert rows[1] == "- x: `c`"
+    assert "uvicorn-httptools" not in peers.DEFAULT and "uvicorn-h11" in peers.DEFAULT
