@@ -277,6 +277,22 @@ def test_defect8_connection_limit_evicts_the_oldest_idle_connection(
         assert srv.stats()["evicted_idle_connections"] >= 1
 
 
+def test_defect8_connection_limit_evicts_a_silent_connection_before_a_keep_alive_one(
+    make_server: ServerFactory, connect: Connect
+) -> None:
+    with make_server(hello_app, max_connections=3) as srv:
+        kept = connect(srv)
+        assert kept.request(GET).status == 200
+        while srv.stats()["parked_connections"] < 1:
+            time.sleep(0.005)
+        silent = [connect(srv), connect(srv)]  # accepted after it, never a byte sent
+        while srv.stats()["open_connections"] < 3:
+            time.sleep(0.005)
+        assert connect(srv).request(GET).status == 200
+        assert silent[0].at_eof()
+        assert kept.request(GET).status == 200  # the keep-alive client kept its connection
+
+
 def test_defect8_connection_limit_pauses_accepting_while_none_is_idle(
     make_server: ServerFactory, connect: Connect
 ) -> None:

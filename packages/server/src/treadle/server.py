@@ -407,14 +407,16 @@ class HttpServer:
             self._poller.park(conn)
 
     def _make_room(self) -> bool:
-        """At the connection limit, close the longest-idle connections that hold nothing
-        (idle keep-alive, or silent since accepted), a sixteenth of the limit at a time so
-        that the search is paid for rarely. False when none could be closed."""
+        """At the connection limit, close connections that hold nothing (silent since
+        accepted first, then idle keep-alive, longest idle first), a sixteenth of the limit at
+        a time so that the search is paid for rarely. False when none could be closed."""
         assert self._poller is not None
         idle = [conn for conn in self._conns.values() if conn.parked_at and conn.idle]
         if not idle:
             return False
-        idle.sort(key=lambda conn: conn.parked_at)
+        # Connections that never sent a request go first (a client that connects and waits
+        # is the cheapest way to hold a slot), then idle keep-alive ones, longest idle first.
+        idle.sort(key=lambda conn: (conn.requests > 0, conn.parked_at))
         for conn in idle[: max(1, self.max_connections // 16)]:
             self._poller.discard(conn)
             conn.close()
