@@ -128,7 +128,8 @@ class Scenario:
     needs the app's `/_/` behaviours and cannot run without the app; `hazard`: a scenario's own
     sign of a desync (an injected header, say), beside the runner's generic ones; `requests`:
     how many requests a correct reading answers, when permitted outcomes answer fewer; `pause`:
-    seconds the client waits between the parts of `send` (a slow client, on purpose)."""
+    seconds the client waits between the parts of `send` (a slow client, on purpose); `wait`:
+    seconds to wait for each response, when shorter than the run's `--timeout`."""
 
     id: str
     category: str
@@ -143,7 +144,7 @@ class Scenario:
     script: Script | None = None
     script_text: str = ""
     shutdown_write: bool = False
-    wait: float = 3.0
+    wait: float | None = None
     hazard: Check | None = None
     routes: bool = False
     requests: int = 0

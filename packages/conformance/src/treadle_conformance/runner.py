@@ -96,12 +96,16 @@ def _awaits_close(scenario: Scenario, n: int) -> bool:
     return bool(matching) and all(e.close is True for e in matching)
 
 
-def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str | None, str]:
-    """The scenario's responses, an error, and its kind: "", "incomplete" or "invalid"."""
+def _read_scenario(
+    wire: Wire, scenario: Scenario, timeout: float
+) -> tuple[list[Response], str | None, str]:
+    """The scenario's responses, an error, and its kind: "", "incomplete" or "invalid".
+    Each response is awaited `timeout` seconds (the run's), or the scenario's own `wait`."""
+    wait = timeout if scenario.wait is None else scenario.wait
     responses: list[Response] = []
     for i in range(scenario.max_responses):
         try:
-            response = wire.read_response(head=i in scenario.heads, timeout=scenario.wait)
+            response = wire.read_response(head=i in scenario.heads, timeout=wait)
         except Incomplete as exc:
             return responses, str(exc), "incomplete"
         except ResponseError as exc:
@@ -109,7 +113,7 @@ def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str 
         except TimeoutError:
             if scenario.wants_close or scenario.may_wait:
                 return responses, None, ""
-            return responses, f"no response {i + 1} within {scenario.wait}s", ""
+            return responses, f"no response {i + 1} within {wait}s", ""
         if response is None:
             break
         responses.append(response)
@@ -165,7 +169,7 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
         wire.send(target.host_for(data), variant, rng)
     if scenario.shutdown_write:
         wire.shutdown_write()
-    responses, error, kind = _read_scenario(wire, scenario)
+    responses, error, kind = _read_scenario(wire, scenario, target.settings.timeout)
     if kind:
         wire.wait_closed(0 if kind == "invalid" else target.settings.close_wait)
         return Outcome(
