@@ -23,7 +23,7 @@ from treadle_conformance import proxies
 from treadle_conformance.backend import Forwarded, forwarded_issues, judge_forwarded, running
 from treadle_conformance.blackbox import Missing
 from treadle_conformance.runner import run
-from treadle_conformance.scenarios import CATALOGUE, by_id
+from treadle_conformance.scenarios import by_id
 from treadle_conformance.target import PROXY_SENTINEL, Settings, Target, free_port, started
 
 QUICK = Settings(timeout=2.0, close_wait=0.5, path=PROXY_SENTINEL)
@@ -147,6 +147,19 @@ def proxy(name: str) -> Iterator[Target]:
         yield target
 
 
+# Framing and smuggling scenarios, a sample: the whole group runs in the peers env.
+SAMPLE = [
+    "SMUG-CL-TE",
+    "SMUG-TE-CL",
+    "SMUG-CL-DUP-DIFFERENT",
+    "SMUG-TE-OBS-FOLD",
+    "SMUG-TE-TRAILING-COMMA",
+    "CHUNK-BASIC",
+    "CHUNK-BARE-LF-SIZE",
+    "PIPE-TWO",
+]
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", proxies.PROXIES)
 def test_smuggling_scenarios_through_a_real_proxy_are_judged_on_both_sides(name: str) -> None:
@@ -155,11 +168,9 @@ def test_smuggling_scenarios_through_a_real_proxy_are_judged_on_both_sides(name:
         plain = run(by_id()["RL-ORIGIN"], target)
         assert plain.status == "pass", plain.reason
         assert "backend: 2 forwarded: b'GET /path/to?x=1&y=2 HTTP/1.1'" in plain.observed
-        results = [run(s, target) for s in CATALOGUE if "smuggling" in s.groups]
-    ran = [r for r in results if r.strict != "skip"]
-    assert len(ran) >= 90
-    assert all("backend:" in r.observed for r in ran)
-    cl_te = next(r for r in ran if r.scenario.id == "SMUG-CL-TE")
+        results = {i: run(by_id()[i], target) for i in SAMPLE}
+    assert all(r.strict != "skip" and "backend:" in r.observed for r in results.values())
+    cl_te = results["SMUG-CL-TE"]
     assert "both Transfer-Encoding and Content-Length forwarded" not in cl_te.safety_reason
 
 
@@ -169,6 +180,7 @@ def test_the_cli_starts_a_proxy_in_front_of_the_backend(tmp_path: Path) -> None:
     except Missing as exc:
         pytest.skip(str(exc))
     args = ["--proxy", "haproxy", "-k", "RL-ORIGIN", "--report-dir", str(tmp_path)]
+    args += ["--timeout", "1", "--close-wait", "0.5"]
     done = subprocess.run(
         [sys.executable, "-m", "treadle_conformance", *args, "-p", "no:warnings"],
         capture_output=True,
@@ -184,6 +196,7 @@ def test_the_cli_judges_a_running_proxy_in_front_of_the_backend_port(tmp_path: P
     with relay(backend_port) as port:
         args = ["--proxy", f"http://127.0.0.1:{port}", "--backend-port", str(backend_port)]
         args += ["-k", "SMUG-CL-TE and not TE-", "--report-dir", str(tmp_path)]
+        args += ["--timeout", "1", "--close-wait", "0.5"]
         done = subprocess.run(
             [sys.executable, "-m", "treadle_conformance", *args, "-p", "no:warnings"],
             capture_output=True,
