@@ -1,7 +1,9 @@
-"""Collects every request's outcome into _records.RECORDS, across processes.
+"""Counts every request's outcome into _tally.PENDING, across processes.
 
-In distributed mode the workers ship their records to the master with their regular reports,
-so the master judges the whole run.
+A request is counted at the time it started (its finish time less its response time), so a
+request that waits long belongs to the load that made it wait. In distributed mode each worker
+ships its pending cells to the master with its regular report (every few seconds); the master
+merges them into its own, and the session folds them into the run's book.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import time
 from typing import Any
 
 from _events import listen
-from _records import RECORDS, REPORT_KEY, Record
+from _tally import PENDING
+
+REPORT_KEY = "treadle_loadtest_slots"
 
 
 def describe(exception: BaseException) -> str:
@@ -20,21 +24,20 @@ def describe(exception: BaseException) -> str:
 
 def on_request(name: str, response_time: float, exception: BaseException | None, **_: Any) -> None:
     error = describe(exception) if exception is not None else ""
-    RECORDS.append(Record(time.time(), name, float(response_time), error))
+    ms = float(response_time)
+    PENDING.add(time.time() - ms / 1000, name, ms, error)
 
 
 def ship(client_id: str, data: dict[str, Any]) -> None:
-    batch = [(r.t, r.name, r.ms, r.error) for r in RECORDS]
-    RECORDS.clear()
-    data[REPORT_KEY] = batch
+    data[REPORT_KEY] = PENDING.take_wire()
 
 
 def receive(client_id: str, data: dict[str, Any]) -> None:
-    RECORDS.extend(Record(*row) for row in data.get(REPORT_KEY, ()))
+    PENDING.merge_wire(data.get(REPORT_KEY, []))
 
 
 def forget(**_: Any) -> None:
-    RECORDS.clear()
+    PENDING.clear()
 
 
 listen("request", on_request)

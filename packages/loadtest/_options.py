@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from _events import listen
+from _plan import ATTACKS
 
 
 def add_options(parser: Any) -> None:
-    group = parser.add_argument_group("treadle saturation test")
+    group = parser.add_argument_group("thread-pool saturation and starvation test")
 
     def option(name: str, **kwargs: Any) -> None:
         env_var = "LOCUST_" + name.lstrip("-").replace("-", "_").upper()
@@ -20,9 +21,23 @@ def add_options(parser: Any) -> None:
 
     option(
         "--mode",
-        choices=["closed", "open"],
+        choices=["closed", "open", "knee"],
         default="closed",
-        help="closed: users wait for answers; open: requests arrive at a fixed rate",
+        help="closed: users wait for answers; open: requests arrive at a fixed rate; knee: "
+        "arrivals ramp up from half the pool's capacity until p95 breaks --slo-ms",
+    )
+    option(
+        "--server-name",
+        default="",
+        help="name of the server under test (default: its "
+        "Server header, else HOST:PORT); used in the title and the report file names",
+    )
+    option(
+        "--server-pid",
+        type=int,
+        default=0,
+        help="sample this process (and its children) from /proc: threads, busy threads, CPU, "
+        "open connections; scripts/with-server sets it",
     )
     option(
         "--pool-threads",
@@ -30,7 +45,12 @@ def add_options(parser: Any) -> None:
         default=0,
         help="the server's thread count (default: read from its stats, else 5)",
     )
-    option("--steps", default="1,2,4", help="load steps as multiples of the thread count")
+    option(
+        "--steps",
+        default="",
+        help="load steps as multiples of the thread count (closed, open; default 0.5,1,2,4) or "
+        "of the capacity (knee; default 0.5,0.75,1,1.25,1.5,2)",
+    )
     option("--step-seconds", type=float, default=15.0, help="how long each step is held")
     option(
         "--settle-seconds",
@@ -50,7 +70,7 @@ def add_options(parser: Any) -> None:
         "--idle-users",
         type=int,
         default=-1,
-        help="keep-alive users that mostly idle (default: twice the thread count)",
+        help="keep-alive users that mostly idle during the steps (default: twice the threads)",
     )
     option(
         "--idle-seconds",
@@ -63,28 +83,85 @@ def add_options(parser: Any) -> None:
         "--arrival-ms",
         type=int,
         default=0,
-        help="open mode: the interval between one user's requests "
-        "(default: 5x sleep-ms, so the steps offer 20%%, 40%% and 80%% of the pool)",
+        help="open and knee modes: the interval between one user's requests (default: open "
+        "5x sleep-ms, so the steps offer 10%%-80%% of the pool; knee 2x sleep-ms)",
+    )
+    option(
+        "--slo-ms",
+        type=float,
+        default=0.0,
+        help="knee: the p95 the server must keep (default 5x sleep-ms)",
+    )
+    option(
+        "--attacks",
+        default=",".join(ATTACKS),
+        help="starvation phases, run before the steps ('' for none): " + ", ".join(ATTACKS),
+    )
+    option(
+        "--attackers",
+        type=int,
+        default=-1,
+        help="connections each attack holds (default: 1.5x the threads, rounded up: 8 for 5)",
+    )
+    option("--attack-seconds", type=float, default=6.0, help="how long each attack is held")
+    option(
+        "--attack-bound-ms",
+        type=float,
+        default=1000.0,
+        help="a new connection must be answered within this while an attack holds its "
+        "connections (judged on the 90th percentile; unanswered ones count as slow)",
+    )
+    option(
+        "--recovery-seconds",
+        type=float,
+        default=30.0,
+        help="after an attack, wait up to this long for the server to answer again before "
+        "the next phase",
+    )
+    option("--probe-ms", type=int, default=250, help="a new connection every this many ms")
+    option(
+        "--trickle-seconds",
+        type=float,
+        default=1.0,
+        help="half-head and slow-body attackers send one byte this often",
+    )
+    option("--body-path", default="/echo", help="the route that reads a request body")
+    option(
+        "--big-bytes",
+        type=int,
+        default=0,
+        help="no-read attackers send a body this large to --body-path, which echoes it back "
+        "(default: 1.5x the kernel's largest TCP send buffer, at least 6 MB, so the answer "
+        "cannot fit in the socket buffers)",
     )
     option("--request-timeout", type=float, default=5.0, help="client timeout, seconds")
     option("--max-fail-ratio", type=float, default=0.01, help="failures allowed per step")
     option(
         "--latency-factor",
         type=float,
-        default=1.5,
+        default=2.0,
         help="p95 may reach this many times the expected latency...",
     )
-    option("--latency-slack-ms", type=float, default=50.0, help="...plus this many ms")
+    option("--latency-slack-ms", type=float, default=100.0, help="...plus this many ms")
     option(
         "--min-throughput",
         type=float,
         default=0.5,
-        help="each step must reach this fraction of the expected throughput",
+        help="each step must reach this fraction of the expected throughput (knee: the "
+        "highest sustained rate, of the capacity)",
+    )
+    option(
+        "--busy-pressure",
+        type=float,
+        default=0.5,
+        help="a step during which runnable tasks waited for a CPU this share of the time "
+        "(Linux PSI) is too busy to time: its latency and throughput rules become notes",
     )
     option(
         "--report-prefix",
         default="",
-        help="where the plot and stats samples go (default: beside --html or --csv)",
+        help="where the plot, verdict and samples go (default: beside --html or --csv, else "
+        "reports/loadtest/SERVER-MODE)",
     )
 
 

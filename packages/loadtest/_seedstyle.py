@@ -4,7 +4,7 @@ Theory of operation (the design treadle replaced): a fixed pool of worker thread
 connections from a queue, and each worker keeps its connection until the client closes it. An idle
 keep-alive connection therefore pins a thread, and once every thread holds one, new connections
 wait in the queue without an answer: keep-alive starvation. The routes mimic ``treadle.demo``
-(``/hello``, ``/sleep?ms=N``) so the same locustfiles run against both servers.
+(``/hello``, ``/sleep?ms=N``, ``/echo``) so the same locustfiles run against both servers.
 
 Standard library only, loopback only. It prints the same startup line as treadle
 (``listening on http://HOST:PORT`` on stderr) so ``scripts/with-server --server`` can start it::
@@ -27,11 +27,13 @@ from urllib.parse import parse_qs, urlsplit
 MAX_HEAD = 16 * 1024
 
 
-def route(target: str) -> tuple[str, bytes]:
-    """Answer a request target the way the demo app would: (status line, body)."""
+def route(target: str, body: bytes) -> tuple[str, bytes]:
+    """Answer a request the way the demo app would: (status line, body)."""
     parts = urlsplit(target)
     if parts.path == "/hello":
         return "200 OK", b"Hello, world!"
+    if parts.path == "/echo":
+        return "200 OK", body
     if parts.path == "/sleep":
         ms = int(parse_qs(parts.query).get("ms", ["0"])[0])
         time.sleep(ms / 1000)
@@ -40,7 +42,7 @@ def route(target: str) -> tuple[str, bytes]:
 
 
 def read_head(sock: socket.socket, buf: bytearray) -> bytes | None:
-    """Read one request head (bodies are not supported: GET only). None when the peer closed."""
+    """Read one request head. None when the peer closed."""
     while b"\r\n\r\n" not in buf:
         if len(buf) > MAX_HEAD:
             return None
@@ -54,6 +56,26 @@ def read_head(sock: socket.socket, buf: bytearray) -> bytes | None:
     return head
 
 
+def read_body(sock: socket.socket, buf: bytearray, length: int) -> bytes | None:
+    """Read a Content-Length body, at the client's pace. None when the peer closed."""
+    while len(buf) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        buf += chunk
+    body = bytes(buf[:length])
+    del buf[:length]
+    return body
+
+
+def content_length(fields: str) -> int:
+    for line in fields.split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            return int(value.strip() or 0)
+    return 0
+
+
 def serve_connection(sock: socket.socket) -> None:
     """The seed's worker loop: keep this connection, and so this thread, until the client leaves."""
     buf = bytearray()
@@ -64,7 +86,10 @@ def serve_connection(sock: socket.socket) -> None:
                 return
             request_line, _, fields = head.decode("latin-1").partition("\r\n")
             target = request_line.split(" ")[1] if request_line.count(" ") == 2 else "/"
-            status, body = route(target)
+            received = read_body(sock, buf, content_length(fields))
+            if received is None:
+                return
+            status, body = route(target, received)
             close = "connection: close" in fields.lower()
             sock.sendall(
                 f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"

@@ -3,14 +3,15 @@ the target checks. No server is started and wrk is not needed."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from treadle_bench import report
-from treadle_bench.__main__ import _shown_args, parse_args
+from treadle_bench.__main__ import _shown_args, docs_dir, parse_args
 from treadle_bench.app import BIG, HELLO, app
 from treadle_bench.scenarios import SCENARIOS, ScenarioResult, servers_for
-from treadle_bench.servers import SERVERS
+from treadle_bench.servers import SERVERS, find_python
 from treadle_bench.wrk import wrk_argv
 
 
@@ -36,6 +37,8 @@ def test_app_routes_carry_content_length() -> None:
 
 def test_commands_fill_port_and_docs_show_no_local_path() -> None:
     for spec in SERVERS.values():
+        if spec.python and find_python(spec.python) is None:
+            continue
         argv = spec.command(4321)
         assert any("4321" in word for word in argv)
         assert not any("{" in word for word in argv)
@@ -106,6 +109,12 @@ def test_options_and_shown_command() -> None:
     ]
 
 
+def test_only_a_complete_full_length_run_replaces_the_tracked_page() -> None:
+    assert docs_dir(parse_args(["--scenarios", "1,3"])) == Path("reports/bench")
+    assert docs_dir(parse_args(["--servers", "treadle,waitress"])) == Path("reports/bench")
+    assert docs_dir(parse_args(["--quick", "--docs", "docs"])) == Path("docs")
+
+
 def test_https_scenario_runs_the_servers_that_terminate_tls() -> None:
     from treadle_bench.servers import TlsFiles
 
@@ -119,3 +128,89 @@ def test_https_scenario_runs_the_servers_that_terminate_tls() -> None:
         assert "c.pem" in argv and "k.pem" in argv
         assert argv[-1] == "treadle_bench.app:app"  # the options come before the app
         assert "server.pem" in SERVERS[name].shown(tls=True)
+
+
+def test_process_and_version_scenarios_have_their_own_lineups() -> None:
+    processes, versions = SCENARIOS[8], SCENARIOS[9]
+    assert servers_for(processes, ["treadle", "waitress"]) == [
+        "treadle", "treadle-w2", "gunicorn-treadle", "gunicorn-treadle-w2",
+        "gunicorn-gthread", "gunicorn-gthread-w2", "granian", "granian-w2",
+    ]  # fmt: skip
+    assert servers_for(versions, ["waitress"]) == [
+        "treadle-py311",
+        "treadle-py312",
+        "treadle-py313",
+    ]
+    assert versions.rounds_factor == 2
+    two = {name: SERVERS[name].command(4321) for name in processes.lineup if "w2" in name}
+    assert two["treadle-w2"][two["treadle-w2"].index("--workers") + 1] == "2"
+    for name in ("gunicorn-gthread-w2", "gunicorn-treadle-w2", "granian-w2"):
+        assert two[name][two[name].index("-w" if "gunicorn" in name else "--workers") + 1] == "2"
+    assert "treadle.gunicorn.Worker" in two["gunicorn-treadle-w2"]
+    assert SERVERS["treadle-py313"].shown().startswith("python3.13 -m treadle ")
+
+
+def test_versions_run_from_the_source_tree_under_the_found_interpreter() -> None:
+    spec = SERVERS["treadle-py312"]
+    roots = spec.environ()["PYTHONPATH"].split(os.pathsep)
+    assert any(Path(root, "treadle", "server.py").exists() for root in roots)
+    assert any(Path(root, "treadle_bench", "app.py").exists() for root in roots)
+    found = find_python("3.12")
+    if found is not None:
+        assert spec.command(1)[0] == found
+
+
+def test_only_a_complete_run_rewrites_the_tracked_page() -> None:
+    assert docs_dir(parse_args([])) == Path("docs")
+    assert docs_dir(parse_args(["--quick"])) == Path("reports/bench")
+    assert docs_dir(parse_args(["--scenarios", "8,9"])) == Path("reports/bench")
+    assert docs_dir(parse_args(["--servers", "treadle,waitress"])) == Path("reports/bench")
+    assert docs_dir(parse_args(["--scenarios", "8", "--docs", "elsewhere"])) == Path("elsewhere")
+
+
+def test_what_a_second_process_buys_is_taken_round_by_round() -> None:
+    result = ScenarioResult(SCENARIOS[8], list(SCENARIOS[8].lineup))
+
+    def cpu(rps: float, server: float) -> dict[str, float]:
+        return {**m(rps, 10), "server_cpu": server, "wrk_cpu": 0.25, "other_cpu": 0.0,
+                "idle_cpu": 2 - server - 0.25}  # fmt: skip
+
+    result.rounds = [
+        {"treadle": cpu(1000, 1.0), "treadle-w2": cpu(1100, 1.1)},
+        {"treadle": cpu(500, 1.0), "treadle-w2": cpu(600, 1.1)},  # a slow round: same gain
+    ]
+    assert report.pair_ratios(result, "treadle", "treadle-w2") == [1.1, 1.2]
+    text = report.processes_section(result, report.summarise(result))
+    assert "| treadle | 750 | 850 | 1.15x (1.10-1.20) |" in text
+    assert "used a median 1.00 core(s), wrk 0.25" in text and "held back by its one GIL" in text
+    assert "treadle served 1.15x (1.10-1.20) the requests of one process" in text
+    versions = ScenarioResult(SCENARIOS[9], list(SCENARIOS[9].lineup))
+    versions.rounds = [{"treadle-py311": m(1000, 10), "treadle-py313": m(900, 12)}]
+    text = report.versions_section(versions, report.summarise(versions))
+    assert "| 3.13 | 900 | 0.90x | 12 | 1.20x |" in text
+
+
+def test_a_run_is_written_again_from_its_raw_figures(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from treadle_bench.scenarios import Settings
+
+    result = ScenarioResult(SCENARIOS[1], ["treadle", "waitress"])
+    result.rounds = [{"treadle": m(1000, 10), "waitress": m(500, 40)}]
+    results = {1: (result, report.summarise(result))}
+    started = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    finished = datetime(2026, 1, 2, 3, 24, tzinfo=UTC)
+    first = report.write_docs(
+        tmp_path, results, Settings(1, 5, 1, tmp_path), ["treadle", "waitress"], "scripts/bench",
+        "complete run", started, finished, ["CPU: test"], ["treadle 0"],
+    )  # fmt: skip
+    page = first.read_text()
+    run = report.load_run(tmp_path / "benchmarks.json")
+    assert (run.started, run.finished, run.machine) == (started, finished, ["CPU: test"])
+    assert run.results[1][0].rounds == result.rounds
+    again = report.write_docs(
+        tmp_path / "again", run.results, run.settings, run.servers, run.command, run.label,
+        run.started, run.finished, run.machine, run.versions,
+    )  # fmt: skip
+    assert again.read_text() == page
+    assert "2026-01-02 03:04-03:24 UTC" in page

@@ -1,144 +1,198 @@
-"""The check's rules on made-up records: no server, no Locust."""
+"""The check's rules on made-up outcomes: no server, no Locust."""
 
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
-from _plan import make_plan
-from _plot import latency_series
-from _records import IDLE, PROBE, SLEEP, Record
-from _settings import Settings
-from _verdict import Thresholds, judge, judge_step, percentile, report
+from _fakes import T0, attack_rows, begun, fill, healthy_step, settings, start_of
 
-T0 = 1_000_000.0
-
-
-def settings(**overrides: object) -> Settings:
-    options = {
-        "mode": "closed",
-        "pool_threads": 0,
-        "steps": "1,2,4",
-        "step_seconds": 10.0,
-        "settle_seconds": 0.0,
-        "sleep_ms": 100,
-        "sleep_path": "/sleep?ms={ms}",
-        "cheap_path": "/hello",
-        "stats_path": "/_treadle/stats",
-        "idle_users": -1,
-        "idle_seconds": 2.0,
-        "arrival_ms": 0,
-        "request_timeout": 5.0,
-        "max_fail_ratio": 0.01,
-        "latency_factor": 1.5,
-        "latency_slack_ms": 50.0,
-        "min_throughput": 0.5,
-        "report_prefix": "",
-        "html_file": None,
-        "csv_prefix": None,
-    }
-    options.update(overrides)
-    return Settings.from_options(SimpleNamespace(**options))
+from _book import MAX_POINTS, Book
+from _plan import Attack, Step, make_plan
+from _sampler import pressure_between
+from _tally import IDLE, NEWCOMER, SLEEP, held
+from _verdict import Thresholds, judge, judge_attack, judge_step, report
 
 
-def healthy(start: float, end: float, users: int, threads: int = 5) -> list[Record]:
-    """What a good pool gives a closed loop: answers at S x max(1, users/T), T/S per second."""
-    ms = 100 * max(1.0, users / threads)
-    rps = min(users, threads) * 10
-    records = []
-    for i in range(int((end - start) * rps)):
-        t = T0 + start + i / rps
-        records.append(Record(t, SLEEP, ms, ""))
-    for i in range(int(end - start)):
-        records.append(Record(T0 + start + i + 0.1, PROBE, ms, ""))
-        records.append(Record(T0 + start + i + 0.2, IDLE, ms, ""))
-    return records
-
-
-def test_percentile_nearest_rank() -> None:
-    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0
-    assert percentile([float(i) for i in range(1, 101)], 0.95) == 95.0
-    assert math.isnan(percentile([], 0.95))
-
-
-def test_plan_steps_cross_the_pool_size() -> None:
+def test_plan_starts_below_saturation_then_attacks() -> None:
     plan = make_plan(settings(), threads=5)
-    assert [s.users for s in plan.steps] == [5, 10, 20]
-    assert [s.saturated for s in plan.steps] == [False, True, True]
-    assert [s.expected_ms for s in plan.steps] == [100, 200, 400]
-    assert [s.expected_rps for s in plan.steps] == [50, 50, 50]
+    assert [s.users for s in plan.steps] == [2, 5, 10, 20]
+    assert [s.saturated for s in plan.steps] == [False, False, True, True]
+    assert [s.expected_ms for s in plan.steps] == [100, 100, 200, 400]
+    assert [s.expected_rps for s in plan.steps] == [20, 50, 50, 50]
+    assert [type(p) for p in plan.phases] == [Step] * 4 + [Attack] * 2
+    assert [a.attackers for a in plan.attacks] == [8, 8]
     assert plan.idle_users == 10
-    assert plan.duration == 30
-    assert plan.steps[0].window == (2.0, 10.0)
+    assert plan.capacity == 50
 
 
-def test_open_mode_offers_a_fifth_of_a_thread_per_user_by_default() -> None:
+def test_knee_steps_are_multiples_of_the_capacity() -> None:
+    plan = make_plan(settings(mode="knee"), threads=5)
+    assert plan.arrival_ms == 200
+    # each user offers 5 req/s, a tenth of the capacity: the steps are what whole users offer
+    assert [s.multiple for s in plan.steps] == [0.5, 0.8, 1, 1.2, 1.5, 2]
+    assert [s.rate for s in plan.steps][:3] == [25, 40, 50]
+    assert plan.steps[0].offered == 2.5  # 25 req/s x 100 ms in flight
+
+
+def test_open_mode_offers_a_fraction_of_the_pool() -> None:
     plan = make_plan(settings(mode="open"), threads=5)
-    assert [s.offered for s in plan.steps] == [1.0, 2.0, 4.0]
+    assert [s.offered for s in plan.steps] == [0.4, 1.0, 2.0, 4.0]
     assert not any(s.saturated for s in plan.steps)
 
 
 def test_a_healthy_pool_passes() -> None:
     plan = make_plan(settings(), threads=5)
-    records = [r for s in plan.steps for r in healthy(s.start, s.end, s.users)]
-    results = judge(plan, records, T0, Thresholds())
-    assert [r.problems for r in results] == [(), (), ()]
-    assert report(plan, results, "closed").splitlines()[-1] == "PASS"
+    book = begun(plan)
+    for step in plan.steps:
+        fill(book, healthy_step(book, step))
+    for attack in plan.attacks:
+        fill(book, attack_rows(book, attack, 3.0))
+    verdict = judge(plan, book, Thresholds())
+    assert verdict.problems == []
+    assert report(verdict, "treadle").splitlines()[-1] == "PASS"
+    assert report(verdict, "treadle").startswith("treadle: closed mode, 5 threads")
 
 
 def test_latency_beyond_the_queue_bound_fails() -> None:
     plan = make_plan(settings(), threads=5)
-    step = plan.steps[0]
-    records = [
-        Record(r.t, r.name, 400.0, "") if r.name == SLEEP else r
-        for r in healthy(step.start, step.end, step.users)
-    ]
-    result = judge_step(step, records, T0, Thresholds())
-    assert any("sleep p95 400 ms > 200 ms allowed" in p for p in result.problems)
+    step = plan.steps[1]
+    book = begun(plan)
+    fill(book, [(t, n, 400.0 if n == SLEEP else ms, e) for t, n, ms, e in healthy_step(book, step)])
+    result = judge_step(step, book, Thresholds(), math.inf)
+    assert any("sleep p95 404 ms > 300 ms allowed" in p for p in result.problems), result
 
 
 def test_low_throughput_fails() -> None:
     plan = make_plan(settings(), threads=5)
-    step = plan.steps[1]
-    records = healthy(step.start, step.end, step.users)[::3]
-    result = judge_step(step, records, T0, Thresholds())
+    step = plan.steps[2]
+    book = begun(plan)
+    fill(book, healthy_step(book, step)[::3])
+    result = judge_step(step, book, Thresholds(), math.inf)
     assert any(p.startswith("throughput") for p in result.problems)
 
 
 def test_failures_over_the_ratio_fail() -> None:
     plan = make_plan(settings(), threads=5)
-    step = plan.steps[2]
-    records = healthy(step.start, step.end, step.users)
-    records[::20] = [Record(r.t, r.name, r.ms, "timed out") for r in records[::20]]
-    result = judge_step(step, records, T0, Thresholds())
-    assert any("requests failed" in p for p in result.problems)
-    assert judge_step(step, records, T0, Thresholds(max_fail_ratio=0.1)).problems == ()
+    step = plan.steps[3]
+    book = begun(plan)
+    rows = healthy_step(book, step)
+    rows[::20] = [(t, n, ms, "timed out") for t, n, ms, _ in rows[::20]]
+    fill(book, rows)
+    assert any("requests failed" in p for p in judge_step(step, book, Thresholds(), 99).problems)
+    assert judge_step(step, book, Thresholds(max_fail_ratio=0.1), 99).problems == ()
 
 
-def test_starved_new_connections_are_named_as_keep_alive_starvation() -> None:
+def test_settling_start_is_left_out() -> None:
     plan = make_plan(settings(), threads=5)
-    records = [r for s in plan.steps for r in healthy(s.start, s.end, s.users) if r.name != PROBE]
-    results = judge(plan, records, T0, Thresholds())
-    text = report(plan, results, "closed")
-    assert "FAIL: new connections got no answer" in text
+    step = plan.steps[0]
+    book = begun(plan)
+    start = start_of(book, step)
+    rows = healthy_step(book, step)
+    rows += [(start + 0.5, SLEEP, 9000.0, "")] * 50  # a slow start, inside the settling fifth
+    fill(book, rows)
+    assert judge_step(step, book, Thresholds(), math.inf).problems == ()
+
+
+def test_attack_passes_when_newcomers_are_answered_at_once() -> None:
+    plan = make_plan(settings(), threads=5)
+    attack = plan.attacks[0]
+    book = begun(plan)
+    rows = attack_rows(book, attack, 4.0)
+    rows.append((start_of(book, attack) + 3, NEWCOMER, 1400.0, ""))  # one outlier in 16
+    fill(book, rows)
+    result = judge_attack(attack, book, Thresholds(), math.inf)
+    assert result.problems == ()
+    assert result.over == 1
+
+
+def test_attack_fails_when_newcomers_wait_seconds() -> None:
+    plan = make_plan(settings(), threads=5)
+    attack = plan.attacks[0]
+    book = begun(plan)
+    fill(book, attack_rows(book, attack, 4500.0))
+    (problem,) = judge_attack(attack, book, Thresholds(), math.inf).problems
+    assert problem.startswith("new connections waited: p90 4")
+    assert "a thread waits on each new connection for its request" in problem
+
+
+def test_attack_fails_when_newcomers_get_no_answer_and_names_keep_alive_starvation() -> None:
+    plan = make_plan(settings(), threads=5)
+    attack = plan.attacks[1]
+    assert attack.attack == "idle-keep-alive"
+    book = begun(plan)
+    fill(book, attack_rows(book, attack, 5000.0, "TimeoutError: timed out"))
+    verdict = judge(plan, book, Thresholds())
+    text = report(verdict, "seed-style")
+    assert "FAIL: new connections starved by silent, idle-keep-alive connections" in text
+    assert "p90 no answer > 1000 ms (16 of 16 over, 16 unanswered" in text
     assert "keep-alive starvation" in text
 
 
-def test_plot_series_buckets_by_second_and_drops_what_ends_after_the_plan() -> None:
-    records = [Record(T0 + 0.2, SLEEP, 100.0, ""), Record(T0 + 0.7, SLEEP, 300.0, "")]
-    records += [Record(T0 + 1.5, IDLE, 5.0, ""), Record(T0 + 9.0, SLEEP, 1.0, "")]
-    times, rps, sleep_rps, p50, p95 = latency_series(records, T0, end=5.0)
-    assert times == [0.5, 1.5]
-    assert rps == [2.0, 1.0]
-    assert sleep_rps == [2.0, 0.0]
-    assert p50[0] == 100.0
-    assert p95[0] == 300.0
-    assert math.isnan(p50[1])
+def test_attack_table_says_when_the_server_closed_the_attackers() -> None:
+    plan = make_plan(settings(attacks="silent"), threads=5)
+    attack = plan.attacks[0]
+    book = begun(plan)
+    start = start_of(book, attack)
+    fill(book, [*attack_rows(book, attack, 3.0), (start, held("silent"), 2000.0, "")])
+    book.recovered[attack.index] = 4.0
+    text = report(judge(plan, book, Thresholds()), "x")
+    assert "after 2.0 s" in text
+    assert "after 4 s" in text
 
 
-def test_a_run_stopped_early_fails_its_unfinished_steps() -> None:
-    plan = make_plan(settings(), threads=5)
-    records = [r for s in plan.steps[:2] for r in healthy(s.start, s.end, s.users)]
-    results = judge(plan, records, T0, Thresholds(), ended=21.0)
-    assert [r.problems for r in results[:2]] == [(), ()]
-    assert results[2].problems == ("the run stopped 9.0 s before this step's end",)
+def test_a_run_stopped_early_fails_its_unfinished_phases() -> None:
+    plan = make_plan(settings(attacks=""), threads=5)
+    book = begun(plan, plan.phases[:3])
+    for step in plan.steps[:3]:
+        fill(book, healthy_step(book, step))
+    verdict = judge(plan, book, Thresholds(), ended=start_of(book, plan.steps[2]) + 4)
+    assert [r.problems for r in verdict.steps[:2]] == [(), ()]
+    assert verdict.steps[2].problems == ("the run stopped 6.0 s before this phase's end",)
+    assert verdict.steps[3].problems == ("the run stopped before this phase began",)
+
+
+def test_outcomes_land_in_the_phase_they_started_in() -> None:
+    plan = make_plan(settings(attacks=""), threads=5)
+    book = begun(plan)
+    second = start_of(book, plan.steps[1])
+    fill(book, [(second - 1.3, SLEEP, 100.0, ""), (second - 0.5, SLEEP, 1.0, "")])
+    fill(book, [(second + 5, IDLE, 1.0, "")])
+    assert book.cell(0, SLEEP).count == 1  # the other started in the gap between the steps
+    assert book.cell(1, IDLE).count == 1
+    assert book.cell(1, SLEEP).count == 0
+
+
+def test_a_long_plan_keeps_a_bounded_number_of_plot_points() -> None:
+    book = Book(T0, planned_seconds=24 * 3600)
+    fill(book, [(float(t), SLEEP, 100.0, "") for t in range(0, 24 * 3600, 7)])
+    assert len(book.points) <= MAX_POINTS
+
+
+def test_timing_on_a_machine_too_busy_to_time_becomes_notes_but_failures_do_not() -> None:
+    plan = make_plan(settings(attacks=""), threads=5)
+    step = plan.steps[1]
+    book = begun(plan)
+    rows = [(t, n, 900.0 if n == SLEEP else ms, e) for t, n, ms, e in healthy_step(book, step)]
+    fill(book, rows[::3])  # slow and a third of the throughput
+    book.pressure[step.index] = 0.8
+    result = judge_step(step, book, Thresholds(), math.inf)
+    assert result.problems == ()
+    assert [n.split(": ", 1)[0] for n in result.notes] == [
+        "not judged, the machine's CPUs were short 80% of the window"
+    ] * 2
+    book.pressure[step.index] = 0.2
+    assert len(judge_step(step, book, Thresholds(), math.inf).problems) == 2
+    silent = make_plan(settings(attacks=""), threads=5)
+    quiet = begun(silent)
+    quiet.pressure[0] = 0.9
+    assert (
+        judge_step(silent.steps[0], quiet, Thresholds(), math.inf)
+        .problems[0]
+        .startswith("no sleep request succeeded")
+    )
+
+
+def test_cpu_pressure_share_from_samples() -> None:
+    rows = [{"t": T0 + i, "cpu_pressure_us": i * 400_000} for i in range(10)]
+    assert pressure_between(rows, T0 + 2, T0 + 7) == 0.4
+    assert pressure_between(rows[:1], T0, T0 + 9) is None

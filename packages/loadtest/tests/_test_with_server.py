@@ -1,4 +1,4 @@
-"""scripts/with-server: start a server on port 0, run a command with its URL, stop the server."""
+"""scripts/with-server's Python: start a server on port 0, run a command with its URL, stop it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-WITH_SERVER = [sys.executable, str(ROOT / "scripts" / "with-server")]
+WITH_SERVER = [sys.executable, str(ROOT / "scripts" / "_with_server.py")]
 
 # The command: report what it was given, ask the server for its stats, exit 7.
 PROBE = """
 import json, os, sys, urllib.request
 seen = {k: os.environ.get(k) for k in ("TREADLE_URL", "LOCUST_HOST", "TREADLE_STATS_URL",
-                                       "TREADLE_SERVER_PID")}
+                                       "TREADLE_SERVER_PID", "LOCUST_SERVER_PID")}
 seen["stats"] = json.load(urllib.request.urlopen(seen["TREADLE_STATS_URL"], timeout=5))
 print(json.dumps(seen))
 sys.exit(7)
@@ -44,6 +44,7 @@ def test_runs_the_command_against_treadle_and_stops_it() -> None:
     assert seen["LOCUST_HOST"] == seen["TREADLE_URL"]
     assert seen["TREADLE_STATS_URL"] == seen["TREADLE_URL"] + "/_treadle/stats"
     assert seen["stats"]["threads"] == 3
+    assert seen["LOCUST_SERVER_PID"] == seen["TREADLE_SERVER_PID"]
     assert not alive(int(seen["TREADLE_SERVER_PID"]))
 
 
@@ -76,3 +77,28 @@ def test_the_command_is_required() -> None:
     done = subprocess.run([*WITH_SERVER, "--threads", "2"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "give the command after `--`" in done.stderr
+
+
+HOSTED = """
+import json, os, urllib.request
+url = os.environ["LOCUST_HOST"]
+with urllib.request.urlopen(url + "/hello", timeout=5) as r:
+    server = r.headers["Server"]
+with urllib.request.urlopen(url + "/_treadle/stats", timeout=5) as r:
+    print(json.dumps({"server": server, "threads": json.load(r)["threads"]}))
+"""
+
+
+def test_the_peers_host_serves_treadle_with_its_stats() -> None:
+    host = ROOT / "packages" / "loadtest" / "_host.py"
+    done = subprocess.run(
+        [*WITH_SERVER, "--server", f"{sys.executable} {host} treadle --threads 2", "--",
+         sys.executable, "-c", HOSTED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["server"].startswith("treadle/")
+    assert seen["threads"] == 2

@@ -88,8 +88,8 @@ def test_factory_failure_names_file_and_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-w", "4", "app:app"], "unrecognized option '-w'"),
-        (["--workers=4", "app:app"], "unrecognized option '--workers'"),
+        (["--worker-class=gthread", "app:app"], "'--worker-class': treadle is its own worker"),
+        (["--preload", "app:app"], "'--preload': the app is imported in each worker process"),
         (["--listen", "127.0.0.1:8080", "app:app"], "'--listen': use --bind HOST:PORT"),
         (["--daemon", "app:app"], "'--daemon': treadle does not daemonize: run it under systemd"),
         (["app:app", "--limit-request-line", "100"], "use --max-request-line"),

@@ -39,9 +39,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(DEFAULT_SERVERS),
         help=f"comma-separated, from: {', '.join(SERVERS)}",
     )
-    parser.add_argument("--docs", default="docs", help="where benchmarks.md goes (default docs)")
+    parser.add_argument(
+        "--docs",
+        help="where benchmarks.md goes (default: docs for a complete run, else reports/bench)",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print the tables only")
     parser.add_argument("--note", default="", help="a sentence about this run for the docs page")
+    parser.add_argument(
+        "--render",
+        metavar="JSON",
+        help="measure nothing: write the page again from a run's benchmarks.json (after a "
+        "change to the report), into --docs or the JSON's own folder",
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (2 if args.quick else 5)
@@ -74,12 +83,22 @@ def _shown_args(argv: list[str]) -> list[str]:
     return out
 
 
-def _label(args: argparse.Namespace) -> str:
-    complete = args.scenario_numbers == sorted(SCENARIOS) and set(args.server_names) >= set(
+def complete(args: argparse.Namespace) -> bool:
+    """Every scenario with the default servers: the only kind of run the tracked page shows."""
+    return sorted(args.scenario_numbers) == sorted(SCENARIOS) and set(args.server_names) >= set(
         DEFAULT_SERVERS
     )
+
+
+def docs_dir(args: argparse.Namespace) -> Path:
+    if args.docs:
+        return Path(args.docs)
+    return Path("docs") if complete(args) and not args.quick else Path("reports/bench")
+
+
+def _label(args: argparse.Namespace) -> str:
     kind = "quick run" if args.quick else "run"
-    kind = ("complete " if complete else "partial ") + kind
+    kind = ("complete " if complete(args) else "partial ") + kind
     return f"{kind}; {args.note}" if args.note else kind
 
 
@@ -87,8 +106,22 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through every `finally` that stops a server
 
 
+def render(args: argparse.Namespace) -> int:
+    source = Path(args.render)
+    run = report.load_run(source)
+    path = report.write_docs(
+        Path(args.docs) if args.docs else source.parent, run.results, run.settings,
+        run.servers, run.command, run.label, run.started, run.finished, run.machine,
+        run.versions,
+    )  # fmt: skip
+    progress(f"wrote {path} from {source}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return render(args)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     ensure_wrk()
     limit = raise_fd_limit()
@@ -111,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         label = _label(args)
         path = report.write_docs(
-            Path(args.docs), results, settings, args.server_names, command, label, started
+            docs_dir(args), results, settings, args.server_names, command, label, started
         )
         progress(f"wrote {path}")
     return 0

@@ -12,8 +12,15 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from treadle_bench.scenarios import IDLE_CONNECTIONS, ScenarioResult, Settings
-from treadle_bench.servers import DEFAULT_SERVERS, SERVERS
+from treadle_bench.scenarios import (
+    IDLE_CONNECTIONS,
+    PROCESS_PAIRS,
+    SCENARIOS,
+    ScenarioResult,
+    Settings,
+    servers_for,
+)
+from treadle_bench.servers import DEFAULT_SERVERS, SERVERS, find_python
 from treadle_bench.wrk import wrk_version
 
 REFERENCE = "treadle"
@@ -42,11 +49,12 @@ def summarise(result: ScenarioResult) -> list[Summary]:
             continue
         keys = runs[0].keys()
         median = {k: statistics.median(run[k] for run in runs) for k in keys}
-        pairs = [r for r in result.rounds if name in r and REFERENCE in r]
+        ref = result.scenario.reference
+        pairs = [r for r in result.rounds if name in r and ref in r]
         rps_ratio = p99_ratio = None
-        if pairs and name != REFERENCE:
-            rps_ratio = statistics.median(_div(r[name]["rps"], r[REFERENCE]["rps"]) for r in pairs)
-            p99_ratio = statistics.median(_div(r[name]["p99"], r[REFERENCE]["p99"]) for r in pairs)
+        if pairs and name != ref:
+            rps_ratio = statistics.median(_div(r[name]["rps"], r[ref]["rps"]) for r in pairs)
+            p99_ratio = statistics.median(_div(r[name]["p99"], r[ref]["p99"]) for r in pairs)
         errors = int(sum(run["errors"] for run in runs))
         rps_rounds = tuple(run["rps"] for run in runs)
         out.append(Summary(name, len(runs), median, rps_ratio, p99_ratio, errors, rps_rounds))
@@ -72,6 +80,28 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def pair_ratios(result: ScenarioResult, base: str, other: str, key: str = "rps") -> list[float]:
+    """``other``'s figure over ``base``'s, round by round (rounds where both ran)."""
+    return [
+        r[other][key] / r[base][key]
+        for r in result.rounds
+        if base in r and other in r and r[base][key]
+    ]
+
+
+def _ratio_range(ratios: Sequence[float]) -> str:
+    if not ratios:
+        return "-"
+    median = statistics.median(ratios)
+    if len(ratios) == 1:
+        return f"{median:.2f}x"
+    return f"{median:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def table(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
     s = result.scenario
     if s.idle:
@@ -93,14 +123,20 @@ def table(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
         ]  # fmt: skip
     else:
         mib = s.path == "/big"
-        head = ["server", "req/s", "spread", *(["MiB/s"] if mib else []), "req/s ÷ treadle",
-                "p50 ms", "p99 ms", "p99 ÷ treadle", "max ms", "errors"]  # fmt: skip
+        cpu = bool(s.lineup)
+        head = ["server", "req/s", "spread", *(["MiB/s"] if mib else []),
+                f"req/s ÷ {s.reference}", "p50 ms", "p99 ms", f"p99 ÷ {s.reference}", "max ms",
+                *(["server CPU", "wrk CPU", "other CPU", "idle CPU"] if cpu else []),
+                "errors"]  # fmt: skip
         rows = [
             [
                 x.server, f"{x.median['rps']:,.0f}", _spread(x),
                 *([f"{x.median['mib_s']:,.0f}"] if mib else []),
                 _ratio(x.rps_ratio), _ms(x.median["p50"]), _ms(x.median["p99"]),
-                _ratio(x.p99_ratio), _ms(x.median["max"]), str(x.errors),
+                _ratio(x.p99_ratio), _ms(x.median["max"]),
+                *([_cores(x.median.get(k))
+                   for k in ("server_cpu", "wrk_cpu", "other_cpu", "idle_cpu")] if cpu else []),
+                str(x.errors),
             ]
             for x in summaries
         ]  # fmt: skip
@@ -193,7 +229,7 @@ def chart(results: dict[int, tuple[ScenarioResult, list[Summary]]], path: Path) 
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-    numbers = sorted(results)
+    numbers = sorted(n for n in results if not results[n][0].scenario.lineup)
     peers = [
         n
         for n in dict.fromkeys(x.server for num in numbers for x in results[num][1])
@@ -265,11 +301,161 @@ def versions() -> list[str]:
             out.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             out.append(f"{dist} (not installed)")
+    for minor in ("3.11", "3.12", "3.13"):
+        python = find_python(minor)
+        out.append(f"python{minor} {_python_version(python)}" if python else f"no python{minor}")
     try:
         out.append(wrk_version())
     except (OSError, IndexError):
         out.append("wrk (version unknown)")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run read back from its benchmarks.json."""
+
+    results: dict[int, tuple[ScenarioResult, list[Summary]]]
+    settings: Settings
+    servers: list[str]
+    command: str
+    label: str
+    started: datetime
+    finished: datetime
+    machine: list[str]
+    versions: list[str]
+
+
+def load_run(path: Path) -> Run:
+    raw = json.loads(path.read_text())
+    settings = Settings(raw["rounds"], raw["duration_s"], raw["warmup_s"], path.parent)
+    servers = raw.get("servers") or list(DEFAULT_SERVERS)
+    results: dict[int, tuple[ScenarioResult, list[Summary]]] = {}
+    for number, data in raw["scenarios"].items():
+        scenario = SCENARIOS[int(number)]
+        names = data.get("servers") or servers_for(scenario, servers)
+        result = ScenarioResult(scenario, names, data["rounds"], data["failures"])
+        results[int(number)] = (result, summarise(result))
+    started = datetime.fromisoformat(raw["started_utc"])
+    finished = datetime.fromisoformat(raw.get("finished_utc") or raw["started_utc"])
+    return Run(results, settings, servers, raw["command"], raw["label"], started, finished,
+               raw["machine"], raw["versions"])  # fmt: skip
+
+
+def _python_version(python: str) -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run([python, "-V"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return "(version unknown)"
+    return out.stdout.strip().removeprefix("Python ") or "(version unknown)"
+
+
+def processes_section(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
+    """What the second process bought in scenario 8, and why, from the measured CPU."""
+    by_name = {x.server: x for x in summaries}
+    lines = [
+        "| server | 1 process req/s | 2 processes req/s | 2 ÷ 1 req/s (range over rounds) | "
+        "p99 ms, 1 → 2 | server CPU, 1 → 2 | wrk CPU, 1 → 2 |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for one, two in PROCESS_PAIRS:
+        a, b = by_name.get(one), by_name.get(two)
+        if a is None or b is None:
+            continue
+        ratios = pair_ratios(result, one, two)
+        lines.append(
+            f"| {one} | {a.median['rps']:,.0f} | {b.median['rps']:,.0f} | {_ratio_range(ratios)} | "
+            f"{_ms(a.median['p99'])} → {_ms(b.median['p99'])} | "
+            f"{_cores(a.median.get('server_cpu'))} → {_cores(b.median.get('server_cpu'))} | "
+            f"{_cores(a.median.get('wrk_cpu'))} → {_cores(b.median.get('wrk_cpu'))} |"
+        )
+    if len(lines) == 2:
+        return "\n".join(lines)
+
+    def cpu(names: Sequence[str], key: str = "server_cpu") -> float:
+        values = [by_name[n].median.get(key, 0.0) for n in names if n in by_name]
+        return statistics.median(values) if values else 0.0
+
+    python_pairs = [pair for pair in PROCESS_PAIRS if not pair[0].startswith("granian")]
+    ones, twos = [a for a, _ in python_pairs], [b for _, b in python_pairs]
+    cores = os.cpu_count() or 1
+    treadle = pair_ratios(result, "treadle", "treadle-w2")
+    granian = pair_ratios(result, "granian", "granian-w2")
+    idle_one, other_one = cpu(ones, "idle_cpu"), cpu(ones, "other_cpu")
+    text = [
+        f"\n**Why.** The machine has {cores} logical cores. With one process, the Python "
+        f"servers (treadle, its gunicorn worker, gunicorn gthread) used a median "
+        f"{cpu(ones):.2f} core(s), wrk {cpu(ones, 'wrk_cpu'):.2f} (one thread of C on epoll "
+        f"needs little at these rates), work outside the benchmark (other processes, and time "
+        f"the hypervisor gave other guests) {other_one:.2f}, and {idle_one:.2f} stayed idle."
+    ]
+    if idle_one >= 0.3:
+        text.append(
+            "So one process was not short of CPU: it was held back by its one GIL. Every "
+            "request passes from the acceptor thread to a worker thread and back, each hand-off "
+            "waits for the GIL and for a thread to wake, and only one thread runs Python at a "
+            "time, so more threads do not help. A second process has a GIL of its own: two "
+            "such chains run at once, on the CPU the first left idle."
+        )
+    if other_one >= 0.3:
+        text.append(
+            f"Other work on the machine took {other_one:.2f} core(s) meanwhile"
+            + (", so that idle CPU was all a second process could count on, with" if idle_one
+               >= 0.3 else "; a second process then gains")
+            + " what the scheduler gives a second claim on the cores (it divides time among "
+            "runnable processes)."
+        )  # fmt: skip
+    if idle_one < 0.3 and other_one < 0.3:
+        text.append(
+            "The cores were busy already, so a second process could only take turns with the first."
+        )
+    text.append(
+        f"With two processes: servers {cpu(twos):.2f} core(s), wrk {cpu(twos, 'wrk_cpu'):.2f}, "
+        f"other work {cpu(twos, 'other_cpu'):.2f}, idle {cpu(twos, 'idle_cpu'):.2f}"
+        + (f"; treadle served {_ratio_range(treadle)} the requests of one process." if treadle
+           else ".")
+        + " It cannot double on this machine: wrk and the kernel's loopback networking (counted "
+        "in each process's system time) need the same two cores, context switches among two "
+        "processes and wrk cost time, and the connections split unevenly between the workers "
+        "(whichever is awake accepts them), so one may be busy while the other waits. With "
+        "more cores than the load needs, or with the load coming from other machines, each "
+        "process adds up to one core's worth, until the cores or the clients run out: that "
+        "is what `--workers` is for."
+    )  # fmt: skip
+    if granian:
+        text.append(
+            f"granian, whose HTTP work runs in Rust threads outside the GIL, went from "
+            f"{cpu(['granian']):.2f} to {cpu(['granian-w2']):.2f} core(s) and served "
+            f"{_ratio_range(granian)} as many requests with two workers."
+        )
+    lines.append(" ".join(text))
+    return "\n".join(lines)
+
+
+def versions_section(result: ScenarioResult, summaries: Sequence[Summary]) -> str:
+    """Each version's req/s and p99 against 3.11's, taken round by round."""
+    lines = [
+        "| Python | req/s | req/s ÷ 3.11 (range over rounds) | p99 ms | p99 ÷ 3.11 (range) |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    ref = result.scenario.reference
+    for x in summaries:
+        rps = pair_ratios(result, ref, x.server) if x.server != ref else []
+        p99 = pair_ratios(result, ref, x.server, "p99") if x.server != ref else []
+        lines.append(
+            f"| {x.server.removeprefix('treadle-py').replace('3', '3.', 1)} | "
+            f"{x.median['rps']:,.0f} | "
+            f"{_ratio_range(rps) if rps else '-'} | {_ms(x.median['p99'])} | "
+            f"{_ratio_range(p99) if p99 else '-'} |"
+        )
+    lines.append(
+        "\nA difference is worth reading only when the range of the per-round ratios stays on "
+        "one side of 1.00x; when it straddles 1.00x, the versions are within this machine's "
+        "noise of each other."
+    )
+    return "\n".join(lines)
 
 
 def write_docs(
@@ -280,25 +466,43 @@ def write_docs(
     command: str,
     label: str,
     started: datetime,
+    finished: datetime | None = None,
+    machine_lines: list[str] | None = None,
+    version_list: list[str] | None = None,
 ) -> Path:
+    """The page, its chart and the raw figures (from which ``load_run`` can write the page
+    again: ``--render``)."""
     docs.mkdir(parents=True, exist_ok=True)
     has_chart = chart(results, docs / CHART_NAME)
+    finished = finished or datetime.now(UTC)
+    machine_lines = machine_lines or machine()
+    version_list = version_list or versions()
     raw = {
         "command": command,
         "label": label,
         "started_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": finished.isoformat(timespec="seconds"),
         "rounds": settings.rounds,
         "duration_s": settings.duration,
         "warmup_s": settings.warmup,
-        "machine": machine(),
-        "versions": versions(),
+        "servers": list(servers),
+        "machine": machine_lines,
+        "versions": version_list,
         "scenarios": {
-            str(n): {"title": r.scenario.title, "rounds": r.rounds, "failures": r.failures}
+            str(n): {
+                "title": r.scenario.title,
+                "servers": r.servers,
+                "rounds": r.rounds,
+                "failures": r.failures,
+            }
             for n, (r, _) in results.items()
         },
     }
     (docs / "benchmarks.json").write_text(json.dumps(raw, indent=1) + "\n")
-    md = _markdown(results, settings, servers, command, label, started, has_chart)
+    md = _markdown(
+        results, settings, servers, command, label, (started, finished),
+        (machine_lines, version_list), has_chart,
+    )  # fmt: skip
     path = docs / "benchmarks.md"
     path.write_text(md)
     return path
@@ -310,10 +514,12 @@ def _markdown(
     servers: Sequence[str],
     command: str,
     label: str,
-    started: datetime,
+    when: tuple[datetime, datetime],
+    about: tuple[list[str], list[str]],
     has_chart: bool,
 ) -> str:
-    finished = datetime.now(UTC)
+    started, finished = when
+    machine_lines, version_list = about
     p: list[str] = []
     add = p.append
     add("# Benchmarks: treadle and its peers\n")
@@ -339,13 +545,17 @@ def _markdown(
         "(same machine state) and its median reported. `req/s ÷ treadle` below 1 means slower "
         "than treadle; `p99 ÷ treadle` above 1 means a worse tail than treadle's. `spread` is "
         "(max - min) ÷ median of a server's req/s over the rounds: a rough gauge of the noise.\n"
+        "- `server CPU` and `wrk CPU` (S8, S9) are the cores each used during the measured "
+        "run: CPU seconds of the server's whole process tree (from /proc) and of wrk "
+        "(getrusage), divided by the run's wall time. S9 runs twice as many rounds as the "
+        "others: its differences are small.\n"
         "- Errors are summed over all rounds (wrk's connect/read/write/timeout errors and "
         "non-2xx answers; in S6 also idle connections that could not be opened).\n"
         "- These machines are noisy (other work shares the cores): compare ratios from one run, "
         "not absolute figures across runs.\n"
     )
     add("## Machine and versions\n")
-    add("\n".join(f"- {line}" for line in [*machine(), ", ".join(versions())]) + "\n")
+    add("\n".join(f"- {line}" for line in [*machine_lines, ", ".join(version_list)]) + "\n")
     add("## Targets (issue 6)\n")
     add(targets_table(targets(results)) + "\n")
     if has_chart:
@@ -374,6 +584,12 @@ def _markdown(
                 "shows as a failure line under the table.\n"
             )
         add(table(result, summaries) + "\n")
+        if number == 8:
+            add("### What a second process buys here, and why\n")
+            add(processes_section(result, summaries) + "\n")
+        if number == 9:
+            add("### Python 3.11, 3.12 and 3.13\n")
+            add(versions_section(result, summaries) + "\n")
     add('## The servers and what "10 threads" means for each\n')
     add("| server | command (`$PORT` chosen free by the harness) | notes |\n|---|---|---|")
     for name in [*servers, *(n for n in SERVERS if n not in servers)]:
@@ -399,7 +615,7 @@ def _markdown(
     add("## Running it\n")
     add(
         "    scripts/bench                  # full run: 3 rounds x 5 s, about 13-15 minutes\n"
-        "    scripts/bench --quick          # 1 round x 2 s, about 2-3 minutes\n"
+        "    scripts/bench --quick          # 1 round x 2 s, about 2-3 minutes, to reports/bench\n"
         "    scripts/bench --scenarios 1,3 --servers treadle,waitress --duration 10\n"
         "    scripts/bench --help           # --rounds, --warmup, --note, --docs, --no-docs\n"
         "    tox -e bench -- --quick        # the same harness, straight from tox\n"
@@ -409,6 +625,10 @@ def _markdown(
         "root). The harness raises its open-file limit (inherited by the servers) for "
         "scenario 6, writes this page, `benchmarks.png` and `benchmarks.json` "
         "(`--no-docs` to skip), and prints the same tables.\n"
-        f"Default servers: {', '.join(DEFAULT_SERVERS)} (treadle-max64 joins scenario 5).\n"
+        f"Default servers: {', '.join(DEFAULT_SERVERS)} (treadle-max64 joins scenario 5; "
+        f"scenarios 8 and 9 have their own: {', '.join(SCENARIOS[8].lineup)}; "
+        f"{', '.join(SCENARIOS[9].lineup)}). A complete run (every scenario, the default "
+        "servers, not `--quick`) rewrites this page; any other run writes its page to "
+        "`reports/bench/` (or `--docs DIR`).\n"
     )
     return "\n".join(p)

@@ -1,24 +1,47 @@
-"""The seven scenarios and the loop that runs them.
+"""The scenarios and the loop that runs them.
 
 Within a scenario every round starts each server afresh, one after another, and rotates the order
 from round to round, so slow drifts of a noisy machine land on every server alike; each peer's
 ratio to treadle is taken within a round, then the median over rounds is reported.
+
+Scenarios 8 and 9 have a lineup of their own (``lineup``): one and two worker processes of
+treadle, treadle's gunicorn worker, gunicorn gthread and granian; treadle on Python 3.11, 3.12
+and 3.13. Their measurements also say how much CPU the server's processes and wrk used.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from treadle_bench.idle import IdleConnections
-from treadle_bench.servers import SERVERS, Running, TlsFiles, running, tree_rss_kib
+from treadle_bench.servers import (
+    SERVERS,
+    Running,
+    TlsFiles,
+    machine_busy_seconds,
+    running,
+    tree_cpu_seconds,
+    tree_rss_kib,
+)
 from treadle_bench.wrk import WrkResult, run_wrk
 
 IDLE_CONNECTIONS = 1000
 
 Measurement = dict[str, float]
+
+# (one process, two processes) of each server in scenario 8
+PROCESS_PAIRS = (
+    ("treadle", "treadle-w2"),
+    ("gunicorn-treadle", "gunicorn-treadle-w2"),
+    ("gunicorn-gthread", "gunicorn-gthread-w2"),
+    ("granian", "granian-w2"),
+)
+PROCESS_LINEUP = tuple(name for pair in PROCESS_PAIRS for name in pair)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +55,9 @@ class Scenario:
     extra_servers: tuple[str, ...] = ()
     idle: bool = False
     tls: bool = False  # HTTPS, with the servers that can serve it
+    lineup: tuple[str, ...] = ()  # its own servers, whatever --servers says
+    reference: str = "treadle"  # what the others are compared with
+    rounds_factor: int = 1  # small differences need more rounds
 
     def wrk_line(self, duration: int) -> str:
         close = ' -H "Connection: close"' if self.close else ""
@@ -80,6 +106,24 @@ SCENARIOS: dict[int, Scenario] = {
             50,
             tls=True,
         ),
+        Scenario(
+            8,
+            "scenario 1 with one and with two worker processes",
+            "hello 50 conns\n1 and 2 processes",
+            "/hello",
+            50,
+            lineup=PROCESS_LINEUP,
+        ),
+        Scenario(
+            9,
+            "scenario 1 on Python 3.11, 3.12 and 3.13",
+            "hello 50 conns\nPython versions",
+            "/hello",
+            50,
+            lineup=("treadle-py311", "treadle-py312", "treadle-py313"),
+            reference="treadle-py311",
+            rounds_factor=2,
+        ),
     )
 }
 
@@ -116,7 +160,21 @@ def _plain(server: Running, scenario: Scenario, settings: Settings) -> Measureme
     url = server.url + scenario.path
     if settings.warmup:
         run_wrk(url, scenario.connections, settings.warmup, scenario.close)
-    return _measure(run_wrk(url, scenario.connections, settings.duration, scenario.close))
+    server_cpu = tree_cpu_seconds(server.proc.pid)
+    machine = machine_busy_seconds()
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    out = _measure(run_wrk(url, scenario.connections, settings.duration, scenario.close))
+    wall = time.monotonic() - started
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the child reaped since
+    wrk_cpu = wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime
+    out["server_cpu"] = (tree_cpu_seconds(server.proc.pid) - server_cpu) / wall
+    out["wrk_cpu"] = wrk_cpu / wall
+    # Everything else that kept the cores busy meanwhile: other processes, the harness, steal.
+    busy = (machine_busy_seconds() - machine) / wall
+    out["other_cpu"] = max(0.0, busy - out["server_cpu"] - out["wrk_cpu"])
+    out["idle_cpu"] = max(0.0, (os.cpu_count() or 1) - busy)
+    return out
 
 
 def _with_idle(server: Running, scenario: Scenario, settings: Settings) -> Measurement:
@@ -154,6 +212,8 @@ def _with_idle(server: Running, scenario: Scenario, settings: Settings) -> Measu
 
 
 def servers_for(scenario: Scenario, chosen: Sequence[str]) -> list[str]:
+    if scenario.lineup:
+        return list(scenario.lineup)
     names = list(chosen)
     if "treadle" in names:
         names += [extra for extra in scenario.extra_servers if extra not in names]
@@ -174,7 +234,7 @@ def run_scenario(
     result = ScenarioResult(scenario, names)
     measure = _with_idle if scenario.idle else _plain
     tls = TlsFiles.create(settings.logdir) if scenario.tls else None
-    for index in range(settings.rounds):
+    for index in range(settings.rounds * scenario.rounds_factor):
         shift = index % len(names)
         order = names[shift:] + names[:shift]
         measured: dict[str, Measurement] = {}
@@ -189,7 +249,8 @@ def run_scenario(
                 continue
             measured[name] = m = measurement
             progress(
-                f"  scenario {scenario.number} round {index + 1}/{settings.rounds}: {name:<17}"
+                f"  scenario {scenario.number} round {index + 1}/"
+                f"{settings.rounds * scenario.rounds_factor}: {name:<19}"
                 f" {m['rps']:>9,.0f} req/s  p99 {m['p99']:8.1f} ms  errors {m['errors']:.0f}"
             )
         result.rounds.append(measured)

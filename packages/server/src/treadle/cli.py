@@ -31,6 +31,8 @@ from . import __version__, foreground, limits, systemd, tls
 from .forwarded import DEFAULT_ALLOW_IPS, HEADER_MODES, ProxyTrust
 from .limits import Limits
 from .server import HttpServer, bind_scheme, parse_bind_addr
+from .supervised import Supervised
+from .supervisor import Supervisor
 from .wsgi import WSGIApp, check_root_path
 
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -38,6 +40,10 @@ DEFAULT_APP_NAME = "application"  # Django's, and gunicorn's default too
 
 # Options of gunicorn and waitress that users bring along, with what to use instead.
 _DAEMON = "treadle does not daemonize: run it under systemd (see docs/deployment.md)"
+_WORKER_CLASS = (
+    "treadle is its own worker: use --threads and --workers "
+    "(or gunicorn -k treadle.gunicorn.Worker)"
+)
 FOREIGN_OPTIONS = {
     "--listen": "use --bind HOST:PORT (repeatable)",
     "--host": "use --bind HOST:PORT",
@@ -55,6 +61,10 @@ FOREIGN_OPTIONS = {
     "--max-request-body-size": "use --max-body-size",
     "--channel-timeout": "use --timeout",
     "--keepalive": "use --keep-alive",
+    "-k": _WORKER_CLASS,
+    "--worker-class": _WORKER_CLASS,
+    "--preload": "the app is imported in each worker process, never in the supervisor",
+    "--worker-connections": "use --max-connections",
     "--ciphers": "use --ssl-ciphers",
     "--cert-reqs": "use --client-cert none|optional|required",
 }
@@ -72,6 +82,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
 
 
@@ -179,13 +199,46 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024,
         help="requests waiting for a thread before 503 (default 1024)",
     )
+    procs = p.add_argument_group("processes", "see docs/deployment.md")
+    procs.add_argument(
+        "-w",
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="N worker processes, each with its own thread pool, on the same sockets, under a "
+        "supervisor that restarts them (SIGHUP reloads the app, SIGTTIN/SIGTTOU add/remove "
+        "one); default: one process, no supervisor",
+    )
+    procs.add_argument(
+        "--max-requests",
+        type=_positive_int,
+        metavar="N",
+        help="replace a worker process once it has served N requests (gracefully: its "
+        "replacement is ready first); implies --workers 1 when not given",
+    )
+    procs.add_argument(
+        "--max-requests-jitter",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="add 0 to N, at random, to each worker's --max-requests, so that they are not "
+        "replaced all at once (default 0)",
+    )
+    procs.add_argument(
+        "--reload",
+        action="store_true",
+        help="for development: when a *.py file under the current directory (or --pythonpath) "
+        "changes, start a new worker with the new code, then stop the old one (uses watchfiles "
+        "when installed); an app that no longer imports leaves the old one serving",
+    )
     times = p.add_argument_group("timeouts (seconds; 1.5 and 1e1 are fine)")
     times.add_argument(
         "--keep-alive",
-        type=_positive_seconds,
+        type=_seconds,
         default=limits.KEEP_ALIVE_TIMEOUT,
         metavar="SECONDS",
-        help=f"idle keep-alive timeout (default {limits.KEEP_ALIVE_TIMEOUT:g})",
+        help=f"idle keep-alive timeout; 0: close after every response "
+        f"(default {limits.KEEP_ALIVE_TIMEOUT:g})",
     )
     times.add_argument(
         "--timeout",
@@ -423,13 +476,17 @@ def _set_up_paths(chdir: str | None, pythonpath: list[str] | None) -> None:
         sys.path.insert(0, os.path.abspath(path))
 
 
-def _configure_logging(level: str, access_log: str | None, error_log: str | None) -> None:
+def _configure_logging(
+    level: str, access_log: str | None, error_log: str | None, processes: bool = False
+) -> None:
+    """``processes``: several processes share the log, so each line names its process."""
     handler: logging.Handler
     if error_log is None or error_log == "-":
         handler = logging.StreamHandler(sys.stderr)
     else:
         handler = logging.FileHandler(error_log)
-    logging.basicConfig(level=level.upper(), format=foreground.LOG_FORMAT, handlers=[handler])
+    log_format = foreground.LOG_FORMAT_PID if processes else foreground.LOG_FORMAT
+    logging.basicConfig(level=level.upper(), format=log_format, handlers=[handler])
     access = logging.getLogger("treadle.access")
     access.propagate = False
     if access_log is None:
@@ -495,20 +552,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     if args.max_threads is not None and args.max_threads < args.threads:
         _fail("--max-threads must be at least --threads")
+    if args.max_requests_jitter and args.max_requests is None:
+        _fail("--max-requests-jitter needs --max-requests")
+    # A worker of a supervisor: the same command line, and the supervisor's sockets.
+    supervised = Supervised.from_environ()
     if args.umask is not None:
         os.umask(args.umask)
+    start_dir = os.getcwd()
     _set_up_paths(args.chdir, args.pythonpath)
+    if supervised is None and (args.workers or args.max_requests or args.reload):
+        return _supervise(args, arguments, start_dir)
     try:
         app = load_app(args.app, args.factory)
     except AppImportError as exc:
         _fail(str(exc))
     ssl_context = _ssl_context(args)
     try:
-        _configure_logging(args.log_level, args.access_log, args.error_log)
+        _configure_logging(
+            args.log_level, args.access_log, args.error_log, processes=supervised is not None
+        )
     except OSError as exc:
         _fail(f"cannot open log file: {exc}")
     server = HttpServer(
-        _binds(args.bind),
+        supervised.binds() if supervised is not None else _binds(args.bind),
         app,
         threads=args.threads,
         max_threads=args.max_threads,
@@ -531,6 +597,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         root_path=args.root_path,
         proxy_protocol=args.proxy_protocol,
     )
+    if supervised is not None:
+        supervised.attach(server)  # the supervisor writes the pid file
+        foreground.run(server, args.graceful_timeout, on_ready=supervised.ready)
+        return 0
     try:
         foreground.run(server, args.graceful_timeout, on_ready=partial(_write_pid_file, args.pid))
     except _PidFileError as exc:
@@ -543,6 +613,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.pid is not None:
             _remove_pid_file(args.pid)
     return 0
+
+
+def _supervise(args: argparse.Namespace, arguments: list[str], start_dir: str) -> int:
+    """``--workers``, ``--max-requests``, ``--reload``: bind, and run workers with the same
+    command line (started in ``start_dir``, so that ``--chdir`` means the same to them); the
+    app is imported in the workers only."""
+    ssl_context = _ssl_context(args)  # a certificate that does not load fails here, once
+    try:
+        _configure_logging(args.log_level, args.access_log, args.error_log, processes=True)
+    except OSError as exc:
+        _fail(f"cannot open log file: {exc}")
+    watch = None
+    if args.reload:
+        watch = [os.getcwd()]
+        watch += [d for item in args.pythonpath or [] for d in item.split(",") if d]
+
+    def on_ready() -> None:
+        try:
+            _write_pid_file(args.pid)
+        except _PidFileError as exc:
+            print(
+                f"treadle: error: cannot write --pid {args.pid}: {exc.__cause__}", file=sys.stderr
+            )
+            raise
+
+    supervisor = Supervisor(
+        arguments,
+        _binds(args.bind),
+        workers=args.workers or 1,
+        graceful_timeout=args.graceful_timeout,
+        tls=ssl_context is not None,
+        backlog=args.backlog,
+        unix_socket_mode=args.socket_mode,
+        stats=args.stats_path is not None,
+        max_requests=args.max_requests,
+        max_requests_jitter=args.max_requests_jitter,
+        watch=watch,
+        cwd=start_dir,
+    )
+    try:
+        return supervisor.run(on_ready=on_ready)
+    except OSError as exc:
+        print(f"treadle: error: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.pid is not None:
+            _remove_pid_file(args.pid)
 
 
 def _fail(message: str) -> NoReturn:

@@ -22,6 +22,8 @@ from .server import HttpServer
 error_log = logging.getLogger("treadle.error")
 
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s %(message)s"
+# Where several processes write to one log (--workers): each line names its process.
+LOG_FORMAT_PID = "%(asctime)s [%(process)d] [%(name)s] %(levelname)s %(message)s"
 
 _Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 

@@ -22,7 +22,8 @@ BODY_MEMORY_BUDGET = 64 * 1024 * 1024
 # Apache mod_reqtimeout's MinRate: each 500 bytes of body received buy one more second, so a
 # client trickling a body slower than this runs out of time however often it sends a byte.
 MIN_UPLOAD_RATE = 500
-# Apache's KeepAliveTimeout: an idle keep-alive connection is closed after this many seconds.
+# Apache's KeepAliveTimeout: an idle keep-alive connection is closed after this many seconds
+# (0: no keep-alive, every connection closes after one response, as gunicorn's --keep-alive 0).
 KEEP_ALIVE_TIMEOUT = 5.0
 # cheroot's and waitress's socket timeout spirit: the deadline for a whole request head, for
 # each gap in a body upload, and for each blocked send of a response.
@@ -52,6 +53,8 @@ class Limits:
         for name in ("max_body_size", "body_spool_size", "body_memory_budget"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        for name in ("keep_alive_timeout", "timeout", "linger_timeout", "min_upload_rate"):
+        for name in ("timeout", "linger_timeout", "min_upload_rate"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.keep_alive_timeout < 0:
+            raise ValueError("keep_alive_timeout must not be negative")

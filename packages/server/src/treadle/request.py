@@ -97,7 +97,7 @@ class HttpRequest:
 
     def read_request_headers(self, head: RequestHead) -> None:
         self.inheaders: Headers = head.headers
-        self.close_connection = not head.keep_alive
+        self.close_connection = not head.keep_alive or not self.server.limits.keep_alive_timeout
         self.body: Body = body_for(head, self.server.limits, self.server.body_budget)
         conn = self.conn
         if not self.body.complete:

@@ -13,10 +13,18 @@ listeners for ``ACCEPT_BACKOFF`` (the kernel's backlog holds new clients meanwhi
 spinning on a listener that stays readable. Both are logged at most once a second.
 
 ``stop(timeout)`` is graceful: it accepts what already waits in the listen backlog and closes
-the listeners, closes idle connections, serves every request that has arrived (with
+the listeners, closes idle keep-alive connections, gives a connection whose first request has
+not arrived yet ``FIRST_REQUEST_GRACE`` for it, serves every request that has arrived (with
 ``Connection: close``) and lets in-flight ones finish until the deadline, which ``hurry()``
 (a second signal) brings forward to now. What it cuts at the deadline it names in the log,
-and a last line says how the server stopped.
+and a last line says how the server stopped. With ``shared_listeners`` (other processes accept
+on the same sockets: treadle's supervisor, gunicorn) the backlog is left to them.
+
+Process managers get a few small hooks: ``heartbeat`` (called by the acceptor about every
+``SWEEP_INTERVAL``), ``on_request_limit`` (once ``request_limit`` requests are in),
+``stats_source`` (the stats path answers for every worker process) and ``shared_listeners``;
+``open_listener()`` binds a socket the way the server does, for a supervisor that binds once
+for all its workers.
 
 With ``stats_path`` set, requests for that path are answered here, by the acceptor, so the
 numbers stay readable when every worker is busy.
@@ -35,7 +43,7 @@ import ssl
 import stat
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import __version__
@@ -53,7 +61,7 @@ error_log = logging.getLogger("treadle.error")
 access_log = logging.getLogger("treadle.access")
 
 # (host, port), "host:port", "[v6]:port", a Unix socket path, "fd://N" (an inherited listening
-# socket, e.g. from systemd), or a socket object already bound.
+# socket, e.g. from systemd or treadle's supervisor), or a socket object already bound.
 BindAddr = tuple[str, int] | str | socket.socket
 # Linux's default SOMAXCONN since 5.4; the kernel caps it at net.core.somaxconn anyway.
 BACKLOG = 4096
@@ -69,6 +77,14 @@ ACCEPT_NOTE_INTERVAL = 1.0
 FD_RESERVE = 64
 # How often a stopping server looks at its deadline.
 DRAIN_TICK = 0.05
+
+# A connection accepted before a stop began whose first request has not arrived yet gets this
+# long (within the graceful timeout) for it: its client was told "connected" and may be
+# sending it right now.
+FIRST_REQUEST_GRACE = 1.0
+
+Stats = dict[str, int | float]
+StatsSource = Callable[[Stats], list[Stats]]
 
 SHED_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
@@ -101,22 +117,23 @@ def bind_scheme(bind_addr: BindAddr) -> str | None:
 def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
     """(family, address) for ``(host, port)``, ``"host:port"``, ``"[v6]:port"`` or a path;
     ``(AF_UNSPEC, fd)`` for ``"fd://N"`` and ``(AF_UNSPEC, sock)`` for a socket object; a
-    string may start with ``http://`` or ``https://`` (see ``bind_scheme``)."""
+    string may start with ``http://`` or ``https://`` (see ``bind_scheme``), an inherited socket
+    too (``https://fd://4``: the socket's scheme when the server has a TLS context)."""
     if isinstance(bind_addr, socket.socket):
         return socket.AF_UNSPEC, bind_addr
     if isinstance(bind_addr, tuple):
         host, number = bind_addr
         return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(number))
     text = bind_addr
+    scheme = bind_scheme(text)
+    if scheme is not None:
+        text = text[len(scheme) + 3 :]
     if text.startswith("fd://"):
         if not text[5:].isdigit():
             raise ValueError(f"bind address {text!r}: expected fd://N, N a file descriptor number")
         return socket.AF_UNSPEC, int(text[5:])
-    scheme = bind_scheme(text)
-    if scheme is not None:
-        text = text[len(scheme) + 3 :]
-        if "/" in text:
-            raise ValueError(f"bind address {bind_addr!r}: expected {scheme}://HOST:PORT")
+    if scheme is not None and "/" in text:
+        raise ValueError(f"bind address {bind_addr!r}: expected {scheme}://HOST:PORT")
     if text.startswith("unix:"):
         return socket.AF_UNIX, text[5:]
     if "/" in text or text.startswith("."):
@@ -134,6 +151,82 @@ def parse_bind_addr(bind_addr: BindAddr) -> tuple[int, Any]:
     if not port.isdigit() or int(port) > 65535:
         raise ValueError(f"bind address {text!r}: invalid port")
     return family, (host or "0.0.0.0", int(port))
+
+
+def open_listener(
+    bind_addr: BindAddr, backlog: int = BACKLOG, unix_socket_mode: int | None = None
+) -> socket.socket:
+    """A listening, non-blocking socket for ``bind_addr``. ``fd://N`` and socket objects are
+    adopted as they are (their owner made them). A Unix socket file made here is the caller's
+    to remove when done (``file_identity`` now, ``remove_unix_socket`` then)."""
+    family, addr = parse_bind_addr(bind_addr)
+    if family == socket.AF_UNSPEC:
+        return _adopt(addr, backlog)
+    if family == socket.AF_UNIX:
+        _remove_stale_unix_socket(addr)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(addr)
+        except OSError:
+            sock.close()
+            raise
+        try:
+            # Before listen(), so no client connects while the mode is still the umask's.
+            if unix_socket_mode is not None:
+                os.chmod(addr, unix_socket_mode)
+            sock.listen(backlog)
+        except OSError:
+            sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(addr)
+            raise
+    else:
+        infos = socket.getaddrinfo(
+            addr[0], addr[1], family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        )
+        af, socktype, proto, _, sockaddr = infos[0]
+        sock = socket.socket(af, socktype, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if af == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+            sock.listen(backlog)
+        except OSError:
+            sock.close()
+            raise
+    sock.setblocking(False)
+    return sock
+
+
+def describe_socket(sock: socket.socket, scheme: str = "http") -> str:
+    """``http://127.0.0.1:8000``, ``https://[::1]:8443``, ``unix:/run/app.sock``..."""
+    addr = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{addr}" if scheme == "http" else f"https+unix:{addr}"
+    if sock.family == socket.AF_INET6:
+        return f"{scheme}://[{addr[0]}]:{addr[1]}"
+    return f"{scheme}://{addr[0]}:{addr[1]}"
+
+
+def _adopt(sock_or_fd: socket.socket | int, backlog: int) -> socket.socket:
+    """An inherited or caller-made socket: serve on it as it is (its owner made it; the
+    backlog is the owner's too, unless it is not listening yet)."""
+    if isinstance(sock_or_fd, int):
+        try:
+            sock = socket.socket(fileno=sock_or_fd)
+        except OSError as exc:
+            raise OSError(exc.errno, f"fd://{sock_or_fd}: {exc.strerror}") from None
+        if sock.type != socket.SOCK_STREAM:
+            sock.detach()  # not ours to close
+            raise OSError(errno.ENOTSUP, f"fd://{sock_or_fd} is not a stream socket")
+    else:
+        sock = sock_or_fd
+    accepting = getattr(socket, "SO_ACCEPTCONN", None)
+    if accepting is None or not sock.getsockopt(socket.SOL_SOCKET, accepting):
+        sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
 
 
 class HttpServer:
@@ -159,6 +252,11 @@ class HttpServer:
         proxy: ProxyTrust | None = None,
         root_path: str = "",
         proxy_protocol: bool = False,
+        shared_listeners: bool = False,
+        heartbeat: Callable[[], None] | None = None,
+        request_limit: int | None = None,
+        on_request_limit: Callable[[], None] | None = None,
+        stats_source: StatsSource | None = None,
     ) -> None:
         if isinstance(bind_addr, (str, tuple, socket.socket)):
             self.bind_addrs: list[BindAddr] = [bind_addr]
@@ -180,6 +278,22 @@ class HttpServer:
         self.forwarded = self.proxy if self.proxy.reads_headers else None
         self.root_path = check_root_path(root_path)
         self.proxy_protocol = proxy_protocol
+        # Other processes accept on the same listening sockets (treadle's supervisor, gunicorn):
+        # a stop leaves the connections waiting in the backlog to them.
+        self.shared_listeners = shared_listeners
+        # Called by the acceptor about every SWEEP_INTERVAL while it serves: a process manager's
+        # liveness signal comes from the loop that must be alive.
+        self.heartbeat = heartbeat
+        # Called by the acceptor once this many requests have been handed to the workers (a
+        # process manager's --max-requests); if it interrupt()s, nothing more is accepted, so
+        # the count is met to the request. Requests a client pipelined behind another count
+        # as one.
+        self.request_limit = request_limit
+        self.on_request_limit = on_request_limit
+        self._dispatched = 0
+        # Given this server's stats(), every worker process's (each with its "pid"): the stats
+        # path then answers them all and their total.
+        self.stats_source = stats_source
         self.limits = limits or Limits()
         self.body_budget = MemoryBudget(self.limits.body_memory_budget)
         if max_connections is not None and max_connections < 1:
@@ -245,66 +359,14 @@ class HttpServer:
         self.ready = True
 
     def _bind(self, bind_addr: BindAddr) -> socket.socket:
+        sock = open_listener(bind_addr, self.backlog, self.unix_socket_mode)
         family, addr = parse_bind_addr(bind_addr)
-        if family == socket.AF_UNSPEC:
-            return self._adopt(addr)
         if family == socket.AF_UNIX:
-            _remove_stale_unix_socket(addr)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.bind(addr)
-                # Before listen(), so no client connects while the mode is still the umask's.
-                if self.unix_socket_mode is not None:
-                    os.chmod(addr, self.unix_socket_mode)
-            except OSError:
-                sock.close()
-                raise
-            self._unix_paths[addr] = _identity(addr)
-        else:
-            infos = socket.getaddrinfo(
-                addr[0], addr[1], family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
-            )
-            af, socktype, proto, _, sockaddr = infos[0]
-            sock = socket.socket(af, socktype, proto)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if af == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(sockaddr)
-            except OSError:
-                sock.close()
-                raise
-        sock.listen(self.backlog)
-        sock.setblocking(False)
-        return sock
-
-    def _adopt(self, sock_or_fd: socket.socket | int) -> socket.socket:
-        """An inherited or caller-made socket: serve on it as it is (its owner made it; the
-        backlog is the owner's too, unless it is not listening yet)."""
-        if isinstance(sock_or_fd, int):
-            try:
-                sock = socket.socket(fileno=sock_or_fd)
-            except OSError as exc:
-                raise OSError(exc.errno, f"fd://{sock_or_fd}: {exc.strerror}") from None
-            if sock.type != socket.SOCK_STREAM:
-                sock.detach()  # not ours to close
-                raise OSError(errno.ENOTSUP, f"fd://{sock_or_fd} is not a stream socket")
-        else:
-            sock = sock_or_fd
-        accepting = getattr(socket, "SO_ACCEPTCONN", None)
-        if accepting is None or not sock.getsockopt(socket.SOL_SOCKET, accepting):
-            sock.listen(self.backlog)
-        sock.setblocking(False)
+            self._unix_paths[addr] = file_identity(addr)
         return sock
 
     def describe(self, sock: socket.socket) -> str:
-        addr = sock.getsockname()
-        scheme = "https" if sock.fileno() in self._tls else "http"
-        if sock.family == socket.AF_UNIX:
-            return f"unix:{addr}" if scheme == "http" else f"https+unix:{addr}"
-        if sock.family == socket.AF_INET6:
-            return f"{scheme}://[{addr[0]}]:{addr[1]}"
-        return f"{scheme}://{addr[0]}:{addr[1]}"
+        return describe_socket(sock, "https" if sock.fileno() in self._tls else "http")
 
     @property
     def bind_addr(self) -> Any:
@@ -338,8 +400,17 @@ class HttpServer:
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + SWEEP_INTERVAL
+                    self._beat()
         finally:
             self._stopped.set()
+
+    def _beat(self) -> None:
+        if self.heartbeat is None:
+            return
+        try:
+            self.heartbeat()
+        except Exception:  # the acceptor outlives its hooks too
+            error_log.exception("heartbeat hook failed")
 
     def tick(self, timeout: float = SWEEP_INTERVAL) -> None:
         """One round: accept what waits, receive from readable parked connections."""
@@ -372,6 +443,13 @@ class HttpServer:
         assert self._poller is not None
         accepted = False
         while True:
+            if self._interrupted and not self.stopping:
+                return  # told to stop (a hook, a signal): the accept loop ends next
+            if accepted and self.shared_listeners:
+                # One at a time: the other processes polling this socket take the rest, so a
+                # burst of connections is spread over them instead of landing on whoever woke
+                # first. The listener stays readable while more wait.
+                return
             if len(self._conns) >= self.max_connections:
                 # Room is made only for a client known to wait: the listener fired and none
                 # was taken yet. A level-triggered listener fires again if more wait.
@@ -453,6 +531,12 @@ class HttpServer:
         if self.stats_path is not None and self._is_stats_request(conn.buf):
             self._answer_stats(conn)
             return
+        self._dispatched += 1
+        if self._dispatched == self.request_limit and self.on_request_limit is not None:
+            try:
+                self.on_request_limit()
+            except Exception:
+                error_log.exception("request limit hook failed")
         if not self.requests.put(conn):
             self._shed += 1
             with contextlib.suppress(OSError):
@@ -501,7 +585,7 @@ class HttpServer:
     def access_logging(self) -> bool:
         return access_log.isEnabledFor(logging.INFO)
 
-    def stats(self) -> dict[str, int | float]:
+    def stats(self) -> Stats:
         pool = self.requests
         busy = pool.busy
         conns = list(self._conns.values())
@@ -533,15 +617,14 @@ class HttpServer:
 
     def _answer_stats(self, conn: HttpConnection) -> None:
         stats = self.stats()
+        workers = self.stats_source(stats) if self.stats_source is not None else []
         line = conn.buf.split(b"\r\n", 1)[0]
         if b"format=prometheus" in line:
-            body = "".join(
-                f"# TYPE treadle_{key} gauge\ntreadle_{key} {value}\n"
-                for key, value in stats.items()
-            ).encode()
+            body = prometheus_stats(stats, workers).encode()
             ctype = b"text/plain; version=0.0.4"
         else:
-            body = json.dumps(stats).encode()
+            doc = {**total_stats(workers), "workers": workers} if workers else stats
+            body = json.dumps(doc).encode()
             ctype = b"application/json"
         conn.buf = b""
         head = b"HTTP/1.1 200 OK\r\nContent-Type: %b\r\nContent-Length: %d\r\n" % (ctype, len(body))
@@ -610,27 +693,31 @@ class HttpServer:
         accept loop has returned: nothing a client has already sent is lost."""
         assert self._poller is not None
         # Clients in the listen backlog have been told "connected" and may have sent their
-        # request: take them before the listeners close, or the kernel resets them.
-        if self._accept_paused:
-            self._resume_accepting()
-        for listener in list(self._listeners.values()):
-            self._accept(listener)
+        # request: take them before the listeners close, or the kernel resets them. Unless
+        # other processes accept on the same sockets: then the backlog is theirs to serve.
+        if not self.shared_listeners:
+            if self._accept_paused:
+                self._resume_accepting()
+            for listener in list(self._listeners.values()):
+                self._accept(listener)
         self._close_listeners()
+        grace = min(self._stop_deadline, time.monotonic() + FIRST_REQUEST_GRACE)
         for conn in list(self._conns.values()):
             if conn.parked_at and conn.idle:
                 self._poller.discard(conn)
                 self._on_ready(conn)  # reads what has arrived, if anything
                 if conn.parked_at and not conn.buf:
-                    conn.close()  # idle: nothing was on its way
+                    if conn.requests:
+                        conn.close()  # idle keep-alive: nothing was on its way
+                    else:  # its first request may be on its way
+                        conn.deadline = min(conn.deadline, grace)
         while self._unfinished() and time.monotonic() < self._stop_deadline:
             self.tick(min(DRAIN_TICK, max(0.0, self._stop_deadline - time.monotonic())))
             self._sweep(time.monotonic())
 
     def _unlink_unix_paths(self) -> None:
         for path, identity in self._unix_paths.items():
-            with contextlib.suppress(OSError):
-                if _identity(path) == identity:  # not a file another server put there since
-                    os.unlink(path)
+            remove_unix_socket(path, identity)
         self._unix_paths = {}
 
 
@@ -644,10 +731,18 @@ def _readable(sock: socket.socket) -> bool:
         return False
 
 
-def _identity(path: str) -> tuple[int, int, int]:
+def file_identity(path: str) -> tuple[int, int, int]:
     """Device, inode and creation time: an inode number alone may be reused at once."""
     st = os.stat(path)
     return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
+def remove_unix_socket(path: str, identity: tuple[int, int, int]) -> None:
+    """Unlink ``path`` if it is still the file ``identity`` names, not one another server
+    put there since."""
+    with contextlib.suppress(OSError):
+        if file_identity(path) == identity:
+            os.unlink(path)
 
 
 def _remove_stale_unix_socket(path: str) -> None:
@@ -670,6 +765,34 @@ def _remove_stale_unix_socket(path: str) -> None:
         except OSError:
             return  # cannot tell (e.g. no permission); bind() reports EADDRINUSE
     raise OSError(errno.EADDRINUSE, f"another server is listening on {path}")
+
+
+def total_stats(workers: list[Stats]) -> Stats:
+    """The sum of several processes' stats (the longest uptime, not the sum)."""
+    total: Stats = {}
+    for stats in workers:
+        for key, value in stats.items():
+            if key == "pid":
+                continue
+            if key == "uptime_seconds":
+                total[key] = max(total.get(key, 0), value)
+            else:
+                total[key] = total.get(key, 0) + value
+    if "uptime_seconds" in total:
+        total["uptime_seconds"] = round(total["uptime_seconds"], 3)
+    return total
+
+
+def prometheus_stats(stats: Stats, workers: list[Stats]) -> str:
+    """Prometheus text format: one gauge per number; with worker processes, the unlabelled
+    sample is their total and each worker's has a ``pid`` label."""
+    total = total_stats(workers) if workers else stats
+    lines = []
+    for key, value in total.items():
+        lines.append(f"# TYPE treadle_{key} gauge\ntreadle_{key} {value}\n")
+        for worker in workers:
+            lines.append(f'treadle_{key}{{pid="{worker["pid"]}"}} {worker.get(key, 0)}\n')
+    return "".join(lines)
 
 
 def serve(
