@@ -22,6 +22,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -63,7 +64,14 @@ def run_command(server: str, python: str = "python") -> list[str]:
 
 def run(server: str) -> dict[str, Any]:
     print(f"peers: {server}: {shlex.join(run_command(server))}", file=sys.stderr, flush=True)
-    subprocess.run(run_command(server, sys.executable), cwd=ROOT, timeout=RUN_TIMEOUT, check=False)
+    # A session of its own: past RUN_TIMEOUT the run, its server and its workers all end.
+    proc = subprocess.Popen(run_command(server, sys.executable), cwd=ROOT, start_new_session=True)
+    try:
+        proc.wait(RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise SystemExit(f"peers: {server} ran past {RUN_TIMEOUT} s") from None
     summary = json.loads((ROOT / f"{REPORTS / server}_summary.json").read_text())
     summary["verdict_text"] = (ROOT / f"{REPORTS / server}_verdict.txt").read_text()
     return dict(summary)

@@ -19,6 +19,7 @@ changes only:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -118,6 +119,29 @@ def as_run(command: str, url: str, pid: int) -> str:
     return command
 
 
+def bounded(command: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run a shell command in a session of its own; past COMMAND_TIMEOUT, end that session
+    (the command and the servers and workers it started), so a hang fails the test instead of
+    leaving processes that hold the pipes open."""
+    proc = subprocess.Popen(
+        ["bash", "-c", command], cwd=CLONE, env=env, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        output, _ = proc.communicate(timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)
+            try:
+                output, _ = proc.communicate(timeout=15)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        raise AssertionError(f"{command!r} ran past {COMMAND_TIMEOUT} s") from None
+    return proc.returncode, output
+
+
 def check_reports(prefix: Path) -> None:
     """The whole check ran, and left every report; the server was sampled both ways."""
     verdict = Path(f"{prefix}_verdict.txt").read_text()
@@ -140,14 +164,10 @@ def test_readme_load_test_commands_work_from_a_clean_copy() -> None:
         for run in runs:
             short = {**SHORT, **(WHOLE if run == FULL_CHECK else {})}
             started = time.monotonic()
-            done = subprocess.run(
-                ["bash", "-c", run], cwd=CLONE, env={**env, **short}, text=True,
-                capture_output=True, timeout=COMMAND_TIMEOUT,
-            )  # fmt: skip
-            output = done.stdout + done.stderr
-            print(f"$ {run}   ({time.monotonic() - started:.0f} s, exit {done.returncode})")
+            returncode, output = bounded(run, {**env, **short})
+            print(f"$ {run}   ({time.monotonic() - started:.0f} s, exit {returncode})")
             print(output[output.rfind("treadle.loadtest: treadle: ") :][:2500])
-            assert done.returncode == 0, output[-3000:]
+            assert returncode == 0, output[-3000:]
             if not run.startswith("scripts/loadtest-peers"):
                 assert "\nPASS" in output, output[-3000:]
             if run == FULL_CHECK:
