@@ -97,10 +97,15 @@ class Knee:
 
 
 def find_knee(plan: Plan, steps: Sequence[KneeStep], busy: float = math.inf) -> Knee:
-    """The knee of a ramp; a step whose machine was short of CPU for `busy` of its window does
-    not say where the queue began to grow (the machine, not the pool, may have made it wait)."""
+    """The knee of a ramp. Below the capacity, a step whose machine was short of CPU for `busy`
+    of its window does not say where the queue began to grow: the machine, not the pool, may
+    have made its requests wait. Above the capacity the queue grows by arithmetic."""
+
+    def grows(k: KneeStep) -> bool:
+        return k.queue_grows and (k.short < busy or k.step.rate > plan.capacity)
+
     within = [k for k in steps if not k.broken]
     sustained = max(within, key=lambda k: k.rps, default=None)
-    queue_from = next((k for k in steps if k.queue_grows and not k.short >= busy), None)
+    queue_from = next((k for k in steps if grows(k)), None)
     broke_at = next((k for k in steps if k.broken), None)
     return Knee(sustained, queue_from, broke_at)

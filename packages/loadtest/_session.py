@@ -61,6 +61,7 @@ class Session:
     plan: Plan
     server: str
     answering: Callable[[], bool]  # does the server answer a new connection right now?
+    users_now: Callable[[], int]  # users running (in distributed mode, as workers report)
     prefix: str  # report files: PREFIX.png, PREFIX_verdict.txt, ...
     book: Book
     sampler: Sampler
@@ -83,8 +84,9 @@ class Session:
     def advance(self, elapsed: float) -> Move | None:
         """The phase to run at `elapsed` seconds, a gap before the next, or None when done.
 
-        Around an attack the gap lasts until the server answers a new connection again (or
-        --recovery-seconds pass): what came before (a knee ramp's backlog, the last attack's
+        Around an attack the gap lasts until every user has stopped (workers in distributed mode
+        say so a heartbeat later) and the server answers a new connection again, or until
+        --recovery-seconds pass: what came before (a knee ramp's backlog, the last attack's
         leftovers) is not blamed on the next phase, and the book notes how long each attack's
         aftermath kept new connections out.
         """
@@ -104,6 +106,8 @@ class Session:
             self.gap_since = elapsed
             return Move(current, 0, gap=True)
         waited = elapsed - started.end
+        if self.users_now() and elapsed - self.gap_since < self.settings.recovery_seconds:
+            return Move(current, 0, gap=True)  # workers report their users stopped late
         if self.answering():
             self.book.recovered[current.index] = waited
         elif elapsed - self.gap_since < self.settings.recovery_seconds:
@@ -224,7 +228,13 @@ def begin(environment: Environment, elapsed: float) -> Session:
     book = Book(time.time() - elapsed, plan.duration)
     target = Target.of(host)
     answering = partial(ask_quietly, target, settings.cheap_path)
-    CURRENT = Session(settings, plan, server, answering, prefix, book, sampler)
+    runner = environment.runner
+    assert runner is not None
+
+    def users_now() -> int:
+        return int(runner.user_count)
+
+    CURRENT = Session(settings, plan, server, answering, users_now, prefix, book, sampler)
     log.info(
         "%s at %s: %s mode, %d threads (%s), attacks %s, steps %s; stats %s; /proc %s",
         server,

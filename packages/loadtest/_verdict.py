@@ -210,7 +210,12 @@ def judge_step(step: Step, book: Book, limits: Thresholds, ended: float) -> Step
             "no new connection was answered"
             + (f" ({newcomer.failures} failed: {newcomer.first_error})" if newcomer.count else "")
         )
-    elif (p95 := newcomer.wait_quantile(0.95)) > bound:
+    elif math.isinf(p95 := newcomer.wait_quantile(0.95)):  # unanswered: no busy machine excuses
+        problems.append(
+            f"new connections got no answer: {newcomer.failures} of {newcomer.count} "
+            f"({newcomer.first_error})"
+        )
+    elif p95 > bound:
         timing.append(f"new connections waited: p95 {waited(p95)} > {bound:.0f} ms")
     if idle.failures:
         problems.append(f"{idle.failures} idle keep-alive requests failed: {idle.first_error}")
@@ -364,7 +369,7 @@ def diagnose(verdict: Verdict) -> str:
     """One line saying what most likely went wrong."""
     starved = [r.attack.attack for r in verdict.attacks if r.problems]
     steps: Sequence[StepResult] = verdict.steps
-    unanswered = [r for r in steps if r.newcomer.answered.total == 0]
+    unanswered = [r for r in steps if math.isinf(r.newcomer.wait_quantile(0.95))]
     parts = []
     if starved:
         parts.append(f"new connections starved by {', '.join(starved)} connections")

@@ -37,6 +37,7 @@ import contextlib
 import json
 import re
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -334,3 +335,14 @@ def lax_server(*flags: str) -> Iterator[tuple[str, int]]:
         listener.close()
         for worker in workers:
             worker.join(6)
+
+
+def main() -> None:
+    """`python -m tests._lax [FLAG ...]`: serve until killed, after one readiness line."""
+    with lax_server(*sys.argv[1:]) as (host, port):
+        print(f"listening on http://{host}:{port}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

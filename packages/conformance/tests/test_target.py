@@ -5,6 +5,9 @@ import sys
 
 import pytest
 
+from tests._canned import BASELINE, canned
+from treadle_conformance.runner import run
+from treadle_conformance.scenarios import by_id
 from treadle_conformance.target import Settings, Target, TargetError, free_port, from_url, started
 
 PY = shlex.quote(sys.executable)
@@ -60,3 +63,12 @@ def test_host_option_rewrites_the_first_head_and_the_sentinel_only() -> None:
     assert target.sentinel().startswith(b"GET /index HTTP/1.1\r\nHost: vhost.test\r\n")
     target.reflect = True
     assert target.sentinel().startswith(b"GET /__sentinel HTTP/1.1\r\n")
+
+
+def test_the_timeout_option_is_how_long_each_response_is_awaited() -> None:
+    quick = Settings(timeout=0.5, close_wait=0.2)
+    with canned(b"", close=False, after=None) as (host, port):
+        target = Target(host, port, reflect=True, baseline=BASELINE, settings=quick)
+        result = run(by_id()["RL-ORIGIN"], target)
+    assert "no response 1 within 0.5s" in result.observed
+    assert result.seconds < 2.5

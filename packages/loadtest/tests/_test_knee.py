@@ -72,5 +72,8 @@ def test_a_step_on_a_busy_machine_does_not_say_where_the_queue_began() -> None:
     assert steps[1].queue_grows
     assert find_knee(plan, steps, busy=0.5).queue_from is steps[2]
     assert find_knee(plan, steps).queue_from is steps[1]
+    book.pressure[plan.steps[2].index] = 0.9  # above the capacity: busy or not, it queues
+    steps = [judge_knee_step(s, book, 5000.0, 0.01) for s in plan.steps]
+    assert find_knee(plan, steps, busy=0.5).queue_from is steps[2]
     text = report(judge(plan, book, Thresholds(slo_ms=5000.0)), "x")
     assert "70%  queue grows (busy machine)" in text

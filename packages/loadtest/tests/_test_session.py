@@ -19,7 +19,9 @@ from _tally import SLEEP
 def session(s: Settings, answers: Iterator[bool]) -> Session:
     plan = make_plan(s, threads=5)
     book = Book(T0, plan.duration)
-    return Session(s, plan, "x", lambda: next(answers), "r/x", book, Sampler(None, None, None))
+    return Session(
+        s, plan, "x", lambda: next(answers), lambda: 0, "r/x", book, Sampler(None, None, None)
+    )
 
 
 def labels(moves: list[Move | None]) -> list[str]:
@@ -64,3 +66,11 @@ def test_a_knee_step_broken_on_a_busy_machine_runs_once_more() -> None:
     assert s.book.cell(0, SLEEP).count == 0  # the first try is forgotten
     fill(s.book, [(10 + t / 25, SLEEP, 2000.0, "") for t in range(250)])
     assert labels([s.advance(20)]) == ["end"]  # broken twice: the ramp ends
+
+
+def test_the_gap_lasts_until_every_user_has_stopped() -> None:
+    s = session(settings(steps="1", attacks="silent"), iter([True] * 9))
+    running = iter([3, 1, 0])
+    s.users_now = lambda: next(running)
+    moves = [s.advance(t) for t in (0, 10, 11, 12, 13)]
+    assert labels(moves) == ["1x (5 users):16", "gap", "gap", "gap", "silent (8):9"]

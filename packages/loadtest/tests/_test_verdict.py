@@ -196,3 +196,18 @@ def test_cpu_pressure_share_from_samples() -> None:
     rows = [{"t": T0 + i, "cpu_pressure_us": i * 400_000} for i in range(10)]
     assert pressure_between(rows, T0 + 2, T0 + 7) == 0.4
     assert pressure_between(rows[:1], T0, T0 + 9) is None
+
+
+def test_unanswered_new_connections_fail_a_step_even_on_a_busy_machine() -> None:
+    plan = make_plan(settings(attacks=""), threads=5)
+    step = plan.steps[1]
+    book = begun(plan)
+    rows = [r for r in healthy_step(book, step) if r[1] != NEWCOMER]
+    start = start_of(book, step)
+    rows += [(start + 3, NEWCOMER, 2.0, "")]  # one answered, five not
+    rows += [(start + 4 + i / 4, NEWCOMER, 5000.0, "timed out") for i in range(5)]
+    fill(book, rows)
+    book.pressure[step.index] = 0.99
+    verdict = judge(plan, book, Thresholds())
+    assert "new connections got no answer: 5 of 6 (timed out)" in verdict.steps[1].problems
+    assert "new connections got no answer while 10 idle keep-alive" in report(verdict, "x")

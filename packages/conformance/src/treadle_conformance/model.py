@@ -15,10 +15,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from treadle_conformance.reflection import plan
 from treadle_conformance.wire import Response
 
 if TYPE_CHECKING:
     from treadle_conformance.target import Target
+
+
+_ROUTE = re.compile(rb"^[A-Z]+ (/_/[^ ?\r\n]*)", re.MULTILINE)
 
 
 class Level(enum.Enum):
@@ -124,7 +128,8 @@ class Scenario:
     needs the app's `/_/` behaviours and cannot run without the app; `hazard`: a scenario's own
     sign of a desync (an injected header, say), beside the runner's generic ones; `requests`:
     how many requests a correct reading answers, when permitted outcomes answer fewer; `pause`:
-    seconds the client waits between the parts of `send` (a slow client, on purpose)."""
+    seconds the client waits between the parts of `send` (a slow client, on purpose); `wait`:
+    seconds to wait for each response, when shorter than the run's `--timeout`."""
 
     id: str
     category: str
@@ -139,7 +144,7 @@ class Scenario:
     script: Script | None = None
     script_text: str = ""
     shutdown_write: bool = False
-    wait: float = 3.0
+    wait: float | None = None
     hazard: Check | None = None
     routes: bool = False
     requests: int = 0
@@ -168,6 +173,16 @@ class Scenario:
         if self.script is not None:
             return False
         return any(b" /_/" in data for data in self.send)
+
+    @property
+    def wsgi_only(self) -> bool:
+        """It asks for a `/_/` behaviour only a WSGI app can produce (see `reflection`)."""
+        for data in self.send:
+            for match in _ROUTE.finditer(data):
+                behaviour = plan(match.group(1).decode("latin-1"), "")
+                if behaviour is not None and behaviour.wsgi_only:
+                    return True
+        return False
 
     @property
     def max_responses(self) -> int:

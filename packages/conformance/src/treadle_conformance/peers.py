@@ -20,16 +20,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from treadle_conformance import blackbox, report
+from treadle_conformance import blackbox, proxies, report
+from treadle_conformance.backend import Backend, running
 from treadle_conformance.model import Level
 from treadle_conformance.runner import Result, case_id, run, variants
 from treadle_conformance.scenarios import CATALOGUE
-from treadle_conformance.target import Settings, TargetError, started, treadle_command
+from treadle_conformance.target import (
+    PROXY_SENTINEL,
+    Settings,
+    TargetError,
+    started,
+    treadle_command,
+)
 
 APP = "treadle_conformance.reflect:app"
 PY = shlex.quote(sys.executable)
@@ -37,24 +44,74 @@ PY = shlex.quote(sys.executable)
 # the harness's own waits for one case (a response, then the sentinel's: 3 + 3 s), so a verdict
 # never depends on which side gives up first.
 IDLE = 8
-SERVERS: dict[str, tuple[str, str]] = {
-    "treadle": ("treadle", treadle_command(keep_alive=IDLE, timeout=IDLE)),
+ASGI_APP = "treadle_conformance.reflect_asgi:app"
+HOSTS = f"{PY} -m treadle_conformance.peer_hosts"
+# name: (distribution whose version is reported, interface, command). 5 threads or workers
+# where the server has a setting for them; the ASGI servers run one event loop.
+SERVERS: dict[str, tuple[str, str, str]] = {
+    "treadle": ("treadle", "WSGI", treadle_command(keep_alive=IDLE, timeout=IDLE)),
     "waitress": (
         "waitress",
+        "WSGI",
         f"{PY} -m waitress --listen=127.0.0.1:{{port}} --threads=5 "
         f"--channel-timeout={IDLE} --cleanup-interval=1 {APP}",
     ),
     "gunicorn": (
         "gunicorn",
+        "WSGI",
         f"{PY} -m gunicorn --worker-class gthread --workers 1 --threads 5 "
         f"--bind 127.0.0.1:{{port}} --keep-alive {IDLE} --timeout 30 {APP}",
     ),
     "cheroot": (
         "cheroot",
+        "WSGI",
         f"{PY} -m cheroot --bind 127.0.0.1:{{port}} --threads 5 --timeout {IDLE} {APP}",
     ),
+    "werkzeug": ("werkzeug", "WSGI", f"{HOSTS} werkzeug {{port}}"),
+    "wsgiref": ("", "WSGI", f"{HOSTS} wsgiref {{port}}"),
+    "granian-wsgi": (
+        "granian",
+        "WSGI",
+        f"{PY} -m granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers 1 "
+        f"--blocking-threads 5 --no-access-log {APP}",
+    ),
+    "uvicorn-h11": (
+        "uvicorn+h11",
+        "ASGI",
+        f"{PY} -m uvicorn --http h11 --host 127.0.0.1 --port {{port}} "
+        f"--timeout-keep-alive {IDLE} --no-access-log --lifespan off {ASGI_APP}",
+    ),
+    "uvicorn-httptools": (
+        "uvicorn+httptools",
+        "ASGI",
+        f"{PY} -m uvicorn --http httptools --host 127.0.0.1 --port {{port}} "
+        f"--timeout-keep-alive {IDLE} --no-access-log --lifespan off {ASGI_APP}",
+    ),
+    "hypercorn": (
+        "hypercorn+h11",
+        "ASGI",
+        f"{PY} -m hypercorn --bind 127.0.0.1:{{port}} --workers 1 --keep-alive {IDLE} {ASGI_APP}",
+    ),
+    "granian-asgi": (
+        "granian",
+        "ASGI",
+        f"{PY} -m granian --interface asgi --host 127.0.0.1 --port {{port}} --workers 1 "
+        f"--no-access-log {ASGI_APP}",
+    ),
+    "daphne": (
+        "daphne+twisted",
+        "ASGI",
+        f"{PY} -m daphne -b 127.0.0.1 -p {{port}} --http-timeout 30 {ASGI_APP}",
+    ),
 }
-ALL = (*SERVERS, *blackbox.SERVERS)
+ALL = (*SERVERS, *blackbox.SERVERS, *proxies.PROXIES)
+# Run only when named (--servers): keeps the default run under 20 minutes on two cores.
+OPT_IN = frozenset({"uvicorn-httptools"})
+DEFAULT = tuple(n for n in ALL if n not in OPT_IN)
+# Shorter waits for a server that never answers a whole class of cases: wsgiref does not
+# decode chunked bodies, so the app reads its input to the end of a stream that the client
+# keeps open, and each of the ~100 chunked cases would wait out 3 + 3 s for nothing.
+WAITS: dict[str, tuple[float, float]] = {"wsgiref": (1.0, 0.5)}
 
 
 @dataclass(slots=True)
@@ -75,10 +132,15 @@ def mark(result: Result) -> str:
 
 
 def version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    """The version of dist; "uvicorn+h11" gives uvicorn's, then h11's in parentheses."""
+    found = []
+    for name in dist.split("+"):
+        try:
+            found.append(metadata.version(name))
+        except metadata.PackageNotFoundError:
+            return "not installed"
+    names = dist.split("+")
+    return found[0] + "".join(f" ({n} {v})" for n, v in zip(names[1:], found[1:], strict=True))
 
 
 def program_version(argv: list[str]) -> str:
@@ -93,28 +155,44 @@ def program_version(argv: list[str]) -> str:
 def _shown(command: str) -> str:
     """A command as the docs show it: no interpreter or temporary paths."""
     text = command.replace(PY, "python")
-    text = re.sub(r"(-p|--directory) \S+", r"\1 TMPDIR", text)
+    text = re.sub(r"(-p|--directory) /\S+", r"\1 TMPDIR", text)
+    text = re.sub(r"-f \S*/(haproxy\.cfg)", r"-f TMPDIR/\1", text)
     text = re.sub(r"\S*/(hello\.js)", r"TMPDIR/\1", text)
-    return re.sub(r"\S*/(nginx|node) ", r"\1 ", text)
+    return re.sub(r"\S*/(nginx|node|haproxy) ", r"\1 ", text)
 
 
-def _run_all(run_: Run, command: str, settings: Settings, port: int = 0) -> None:
+def _run_all(
+    run_: Run, command: str, settings: Settings, port: int = 0, recorder: Backend | None = None
+) -> None:
     start = time.monotonic()
     with started(command, name=run_.name, settings=settings, port=port) as target:
+        target.backend = recorder
         target.preflight()
-        if run_.mode == "reflection" and not target.reflect:
+        if run_.mode.startswith("reflection") and not target.reflect:
             raise TargetError(f"{run_.name} does not answer with the reflection app")
         run_.results = [run(s, target, v) for s, v in variants(CATALOGUE)]
     run_.seconds = time.monotonic() - start
 
 
 def run_server(name: str, idle_bound: float) -> Run:
-    settings = Settings(idle_bound=idle_bound)
+    usual = Settings()
+    timeout, close_wait = WAITS.get(name, (usual.timeout, usual.close_wait))
+    settings = Settings(idle_bound=idle_bound, timeout=timeout, close_wait=close_wait)
     if name in SERVERS:
-        dist, command = SERVERS[name]
-        run_ = Run(name, "reflection", version(dist), _shown(command))
-        _run_all(run_, command, settings)
+        dist, interface, command = SERVERS[name]
+        ver = version(dist) if dist else f"Python {sys.version.split()[0]}"
+        if ver == "not installed":
+            return Run(
+                name, f"reflection ({interface})", "-", "-", missing=f"{dist} is not installed"
+            )
+        run_ = Run(name, f"reflection ({interface})", ver, _shown(command))
+        try:
+            _run_all(run_, command, settings)
+        except TargetError as exc:
+            return Run(name, run_.mode, ver, run_.command, missing=f"did not start: {exc}")
         return run_
+    if name in proxies.PROXIES:
+        return run_proxy(name, replace(settings, path=PROXY_SENTINEL))
     with contextlib.ExitStack() as stack:
         try:
             command, port = stack.enter_context(blackbox.serving(name))
@@ -124,6 +202,21 @@ def run_server(name: str, idle_bound: float) -> Run:
         ver = program_version([argv0, "-v"] if name == "nginx" else [argv0, "--version"])
         run_ = Run(name, "black-box", ver, _shown(command))
         _run_all(run_, command, settings, port)
+    return run_
+
+
+def run_proxy(name: str, settings: Settings) -> Run:
+    """A real proxy in front of the recording backend; both sides of every scenario judged."""
+    with contextlib.ExitStack() as stack:
+        recorder = stack.enter_context(running())
+        try:
+            command, port = stack.enter_context(proxies.serving(name, recorder.port))
+        except blackbox.Missing as exc:
+            return Run(name, "proxy", "-", "-", missing=str(exc))
+        argv0 = shlex.split(command)[0]
+        ver = program_version([argv0, "-v"])
+        run_ = Run(name, "proxy", ver, _shown(command))
+        _run_all(run_, command, settings, port, recorder)
     return run_
 
 
@@ -146,7 +239,19 @@ def summary_rows(runs: Sequence[Run]) -> list[str]:
 
 
 def command_rows(runs: Sequence[Run]) -> list[str]:
-    return [f"- {r.name}: `{r.command}`" for r in runs if not r.missing]
+    rows = []
+    for r in runs:
+        if r.missing:
+            continue
+        waits = WAITS.get(r.name)
+        note = (
+            f" (the harness waits {waits[0]:g} s for a response and {waits[1]:g}"
+            " s for a close, not 3 s and 2 s: see `peers.WAITS`)"
+            if waits
+            else ""
+        )
+        rows.append(f"- {r.name}: `{r.command}`{note}")
+    return rows
 
 
 def category_rows(all_results: dict[str, list[Result]]) -> list[str]:
@@ -188,6 +293,41 @@ def scenario_rows(all_results: dict[str, list[Result]]) -> list[str]:
     return lines
 
 
+TOP = 6
+
+
+def _titles(results: Sequence[Result]) -> str:
+    seen: list[str] = []
+    for r in results:
+        title = f"{r.scenario.title} (`{r.scenario.id}`)"
+        if title not in seen:
+            seen.append(title)
+    more = f"; and {len(seen) - TOP} more" if len(seen) > TOP else ""
+    return "; ".join(report.md(t) for t in seen[:TOP]) + more
+
+
+def top_findings(all_results: dict[str, list[Result]]) -> list[str]:
+    """Per server, in plain words: what desynchronised it, which MUSTs it missed, which SHOULDs;
+    the scenarios' own titles, unsafe first, at most TOP of each."""
+    lines = ["### Top findings per server", ""]
+    for name, results in all_results.items():
+        unsafe = [r for r in results if r.unsafe]
+        must = [r for r in results if r.status == "fail" and not r.unsafe]
+        should = [r for r in results if r.status == "miss" and not r.unsafe]
+        if not (unsafe or must or should):
+            lines += [f"- **{name}**: every case safe and every requirement met.", ""]
+            continue
+        lines.append(f"- **{name}**:")
+        if unsafe:
+            lines.append(f"  - unsafe in {len(unsafe)} case(s): {_titles(unsafe)}.")
+        if must:
+            lines.append(f"  - MUST missed in {len(must)} case(s): {_titles(must)}.")
+        if should:
+            lines.append(f"  - SHOULD/MAY missed in {len(should)} case(s): {_titles(should)}.")
+        lines.append("")
+    return lines
+
+
 def findings(all_results: dict[str, list[Result]]) -> list[str]:
     """Where treadle falls short of a peer, and where every server disagrees with an expectation."""
     names = list(all_results)
@@ -217,18 +357,7 @@ def findings(all_results: dict[str, list[Result]]) -> list[str]:
             for n in names
         )
     ]
-    for name in names:
-        failed = [
-            r for r in all_results[name] if r.status in ("fail", "miss") and r.variant == "whole"
-        ]
-        if not failed:
-            continue
-        lines += [f"### {name}: scenarios not met (fragmentation variants omitted)", ""]
-        lines += [
-            f"- `{r.case_id}` ({r.scenario.level.value}, {mark(r)}): {report.md(r.reason)[:220]}"
-            for r in failed
-        ]
-        lines.append("")
+    lines += top_findings(all_results)
     lines += ["### every server misses the expectation", ""]
     lines += [
         f"- `{r.case_id}` ({r.scenario.level.value}, {report.md(r.scenario.section)}): "
@@ -244,19 +373,30 @@ def markdown(runs: Sequence[Run]) -> str:
     all_results = {r.name: r.results for r in runs if not r.missing}
     cases = sum(1 for _ in variants(CATALOGUE))
     out = [
-        "# Conformance: treadle, its peers, and servers without the reflection app",
+        "# Conformance: treadle, its peers, servers without the reflection app, and proxies",
         "",
         f"Measured {when} with `tox -e conformance-peers` (`python -m treadle_conformance.peers`)"
         f": {len(CATALOGUE)} scenarios ({must} MUST), {cases} cases with the fragmentation "
         "variants (`@bytes`: written byte by byte, `@random`: random pieces), on 127.0.0.1.",
         "",
-        "- **reflection** mode: the server hosts the reflection app "
-        "(`treadle_conformance.reflect:app`) with 5 threads; every check runs.",
+        "- **reflection** mode: the server hosts the reflection app, "
+        "`treadle_conformance.reflect:app` (WSGI) or `treadle_conformance.reflect_asgi:app` "
+        "(ASGI), with 5 threads or workers where the server has such a setting; every check "
+        "runs (the one behaviour ASGI cannot express, a reason phrase, is skipped on ASGI).",
         "- **black-box** mode: the server knows nothing of the harness (nginx serves a static "
         "file, Node answers `hello world`, `python -m http.server` lists a directory). Framing, "
         "smuggling and pipelining are judged by counting responses and by the sentinel request; "
         "checks of what the app saw are not judged, and cases that need the app's `/_/` routes "
         "are skipped.",
+        "- **proxy** mode: a real reverse proxy (nginx with an upstream keep-alive pool, "
+        "HAProxy) forwards to the harness's recording backend, which answers every request with "
+        "one marker. The client side is judged as in black-box mode; the backend side too: "
+        "unsafe when the smuggled request reaches the backend as a request of its own, when more "
+        "requests arrive than the client sent, or when a request arrives in a form the next "
+        "parser may read differently (both Content-Length and Transfer-Encoding, RFC 9112 §6.3; "
+        "a Content-Length that is not one decimal value, §6.3; an obfuscated Transfer-Encoding, "
+        "§6.1; bare CR or LF, §2.2; NUL, RFC 9110 §5.5; obs-fold, §5.2; whitespace before a "
+        "colon, §5.1).",
         "",
         "Two verdicts per case. **unsafe**: a desync was observed or could not be ruled out (a "
         "smuggled request answered, a second response to one request, a sentinel request on the "
@@ -288,6 +428,18 @@ def markdown(runs: Sequence[Run]) -> str:
         *blackbox.NGINX_CONF.replace("{{", "{").replace("}}", "}").splitlines(),
         "```",
         "",
+        "`TMPDIR/nginx.conf` for nginx-proxy (`{backend}`: the recording backend's port):",
+        "",
+        "```nginx",
+        *proxies.NGINX_PROXY_CONF.replace("{{", "{").replace("}}", "}").splitlines(),
+        "```",
+        "",
+        "`TMPDIR/haproxy.cfg`:",
+        "",
+        "```",
+        *proxies.HAPROXY_CONF.splitlines(),
+        "```",
+        "",
         "Reproduce all: `tox -e conformance-peers`. One server: "
         "`python -m treadle_conformance.peers --servers nginx --out report.md`, or "
         '`treadle-conformance --server-cmd "<command above>"` (reports in `reports/`).',
@@ -310,7 +462,11 @@ def markdown(runs: Sequence[Run]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", default="docs/conformance.md")
-    parser.add_argument("--servers", default=",".join(ALL), help=f"from {', '.join(ALL)}")
+    parser.add_argument(
+        "--servers",
+        default=",".join(DEFAULT),
+        help=f"from {', '.join(ALL)} (default: all but {', '.join(sorted(OPT_IN))})",
+    )
     parser.add_argument(
         "--idle-bound", type=float, default=IDLE, help="the servers' idle/head timeout (s)"
     )

@@ -1,8 +1,13 @@
 """pytest plugin: options, the target (started once per session), verdicts and reports.
 
-Load it with `-p treadle_conformance.plugin` (the CLI does). A MUST miss fails its test; a SHOULD
-or MAY miss passes with a `ConformanceWarning`, so pytest's exit status is non-zero exactly when a
-MUST scenario fails.
+Load it with `-p treadle_conformance.plugin` (the CLI does), or from another project's suite
+with `pytest_plugins = ["treadle_conformance.plugin"]` in its top conftest.py and
+`from treadle_conformance.suite import test_scenario` in a test module. The target is the
+session fixture `conformance_target`: by default the one `--url`, `--server-cmd` or
+`$CONFORMANCE_URL` names (else treadle); a project overrides the fixture to start its own
+server (see `fixtures`), and then the plugin starts nothing itself. An unsafe case or a MUST
+miss fails its test; a SHOULD or MAY miss passes with a `ConformanceWarning`, so pytest's exit
+status is non-zero exactly when a case is unsafe or a MUST scenario fails.
 """
 
 from __future__ import annotations
@@ -12,16 +17,27 @@ import importlib.util
 import os
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from treadle_conformance import report
+from treadle_conformance import proxies, report
+from treadle_conformance.backend import running
+from treadle_conformance.blackbox import Missing
+from treadle_conformance.fixtures import (
+    EXIT_NO_TARGET,
+    EXIT_TARGET_DIED,
+    TARGET,
+    settings,
+    target_at,
+    target_started,
+)
 from treadle_conformance.model import Scenario
 from treadle_conformance.runner import Result
 from treadle_conformance.target import (
     DEFAULT_HOST,
-    Settings,
+    PROXY_SENTINEL,
     Target,
     TargetError,
     from_url,
@@ -29,13 +45,9 @@ from treadle_conformance.target import (
     treadle_command,
 )
 
-# Exit statuses besides pytest's own 0-5, so CI can tell "the server is broken" from "the
-# server was not there".
-EXIT_NO_TARGET = 6
-EXIT_TARGET_DIED = 7
+__all__ = ["EXIT_NO_TARGET", "EXIT_TARGET_DIED", "target_at", "target_started"]
 
 RESULTS = pytest.StashKey[list[Result]]()
-TARGET = pytest.StashKey[Target]()
 STACK = pytest.StashKey[contextlib.ExitStack]()
 FATAL = pytest.StashKey[tuple[int, str]]()
 
@@ -55,6 +67,18 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--server-cmd",
         help="start this command (its program is looked up on PATH); {port} is replaced by a "
         "free port, or the command prints 'listening on http://HOST:PORT'",
+    )
+    group.addoption(
+        "--proxy",
+        help="proxy mode: a reverse proxy at this http:// URL forwards to the harness's "
+        "recording backend (--backend-port); or 'nginx' / 'haproxy' to start one here",
+    )
+    group.addoption(
+        "--backend-port",
+        type=int,
+        default=0,
+        help="proxy mode: the port of the recording backend the proxy forwards to "
+        "(default: a free one, printed at the start)",
     )
     group.addoption("--insecure", action="store_true", help="https: do not verify the certificate")
     group.addoption("--ca-file", help="https: trust the CA certificates in this PEM file")
@@ -177,20 +201,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def settings(config: pytest.Config) -> Settings:
-    return Settings(
-        host_header=config.getoption("conformance_host"),
-        path=config.getoption("conformance_path"),
-        timeout=config.getoption("conformance_timeout"),
-        close_wait=config.getoption("close_wait"),
-        idle_bound=config.getoption("idle_bound"),
-        examples=config.getoption("examples"),
-        insecure=config.getoption("insecure"),
-        ca_file=config.getoption("ca_file"),
-    )
+def _open_proxy(config: pytest.Config, stack: contextlib.ExitStack, proxy: str) -> Target:
+    """Proxy mode: the recording backend, then the proxy (a running one's URL, or nginx or
+    haproxy started here, configured to forward to the backend)."""
+    backend = stack.enter_context(running(config.getoption("backend_port") or 0))
+    proxy_settings = replace(settings(config), path=PROXY_SENTINEL)
+    if proxy in proxies.NAMES:
+        try:
+            command, port = stack.enter_context(proxies.serving(proxies.NAMES[proxy], backend.port))
+        except Missing as exc:
+            raise TargetError(str(exc)) from None
+        target = stack.enter_context(
+            started(command, name=proxy, settings=proxy_settings, port=port)
+        )
+    else:
+        target = from_url(proxy, proxy_settings)
+    target.backend = backend
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"recording backend on 127.0.0.1:{backend.port}; proxy {target.url}")
+    target.preflight()
+    return target
 
 
 def _open_target(config: pytest.Config, stack: contextlib.ExitStack) -> Target:
+    proxy = config.getoption("proxy")
+    if proxy:
+        return _open_proxy(config, stack, proxy)
     url = config.getoption("--url") or os.environ.get("CONFORMANCE_URL")
     command = config.getoption("--server-cmd")
     if url:
@@ -223,8 +260,18 @@ def _give_up(session: pytest.Session, status: int, line: str) -> None:
         config.pluginmanager.unregister(reporter)
 
 
+def _overridden(item: pytest.Item) -> bool:
+    """The project defines its own `conformance_target` for this item (see `fixtures`)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}).get("conformance_target", ())
+    return bool(defs) and getattr(defs[-1].func, "__module__", __name__) != __name__
+
+
 def _wants_target(items: list[pytest.Item]) -> bool:
-    return any("conformance_target" in getattr(item, "fixturenames", ()) for item in items)
+    return any(
+        "conformance_target" in getattr(item, "fixturenames", ()) and not _overridden(item)
+        for item in items
+    )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

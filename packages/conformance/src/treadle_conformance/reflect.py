@@ -4,24 +4,24 @@ Every path answers JSON describing the request as the app received it (method, d
 raw query, protocol, headers, body length and SHA-256), so a scenario can check that the server
 delivered exactly what the client wrote, and that smuggled bytes never became a request. Paths
 under `/_/` are behaviours instead: sleeping, streaming, big bodies, chosen statuses, and apps
-that misbehave on purpose, to see what the server puts on the wire for them.
-Standard library only, so it runs under any server.
+that misbehave on purpose, to see what the server puts on the wire for them. The JSON and the
+behaviours live in `reflection`, shared with the ASGI face (`reflect_asgi`); this module only
+speaks WSGI. Standard library only, so it runs under any server.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qs
+
+from treadle_conformance.reflection import MARK, Plan, describe, failure, plan
 
 StartResponse = Callable[..., Callable[[bytes], object]]
 Environ = dict[str, Any]
 
-MARK = "treadle-conformance"
-MAX_ECHO = 4096
+__all__ = ["MARK", "app"]
 
 
 def _read_body(environ: Environ) -> bytes:
@@ -42,123 +42,54 @@ def _read_body(environ: Environ) -> bytes:
     return b""
 
 
-def _headers(environ: Environ) -> list[list[str]]:
-    seen = []
+def _headers(environ: Environ) -> Iterator[tuple[str, str]]:
     for key, value in environ.items():
         if key.startswith("HTTP_"):
-            seen.append([key[5:].replace("_", "-").lower(), value])
+            yield key[5:].replace("_", "-"), value
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value != "":
-            seen.append([key.replace("_", "-").lower(), value])
-    return sorted(seen)
+            yield key.replace("_", "-"), value
 
 
-def describe(environ: Environ, body: bytes) -> dict[str, Any]:
-    return {
-        "reflect": MARK,
-        "method": environ.get("REQUEST_METHOD", ""),
-        "path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-        "query": environ.get("QUERY_STRING", ""),
-        "protocol": environ.get("SERVER_PROTOCOL", ""),
-        "headers": _headers(environ),
-        "body_length": len(body),
-        "body_sha256": hashlib.sha256(body).hexdigest(),
-        "body": body.decode("latin-1") if len(body) <= MAX_ECHO else None,
-    }
+def _after_first(chunks: tuple[bytes, ...]) -> Iterator[bytes]:
+    yield from chunks[:1]
+    raise failure("half-way through its body")
 
 
-def _int(query: dict[str, list[str]], name: str, default: int) -> int:
-    try:
-        return int(query.get(name, [str(default)])[0])
-    except ValueError:
-        return default
-
-
-def _stream(n: int, size: int) -> Iterator[bytes]:
-    for i in range(n):
-        yield (b"%06d" % i + b"." * size)[:size] + b"\n"
-
-
-def _raise_after() -> Iterator[bytes]:
-    yield b"partial body"
-    raise RuntimeError("the app failed half-way through its body (on purpose)")
+def _carry_out(p: Plan, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    if p.delay:
+        time.sleep(p.delay)
+    if p.read:
+        environ["wsgi.input"].read(p.read)
+    if p.fail == "before":
+        raise failure("before start_response")
+    write = None
+    for _ in range(p.starts):
+        write = start_response(f"{p.status} {p.reason}", list(p.headers))
+    if write is not None:
+        for chunk in p.body[: p.writes]:
+            write(chunk)
+    rest = p.body[p.writes :]
+    if p.fail == "after":
+        return _after_first(rest)
+    return iter(rest)
 
 
 def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     path = environ.get("PATH_INFO", "")
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    if not path.startswith("/_/"):
-        payload = json.dumps(describe(environ, _read_body(environ))).encode()
-        start_response(
-            "200 OK",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
-        )
-        return [payload]
-    plain = [("Content-Type", "text/plain")]
-    route = path[3:]
-    if route == "sleep":
-        ms = _int(query, "ms", 100)
-        time.sleep(min(ms, 30_000) / 1000)
-        body = b"slept %d ms" % ms
-        start_response("200 OK", [*plain, ("Content-Length", str(len(body)))])
-        return [body]
-    if route == "stream":
-        start_response("200 OK", plain)
-        return _stream(_int(query, "n", 10), _int(query, "size", 32))
-    if route == "big":
-        size = _int(query, "size", 1 << 20)
-        start_response("200 OK", [*plain, ("Content-Length", str(size))])
-        block = b"x" * 65536
-        return (block[: min(65536, size - i)] for i in range(0, size, 65536))
-    if route == "status":
-        code = _int(query, "code", 200)
-        start_response(f"{code} Chosen", plain)
-        return [b"body the app wrote for status %d" % code]
-    if route == "ignore-body":
-        start_response("200 OK", [*plain, ("Content-Length", "7")])
-        return [b"ignored"]
-    if route == "read-some":
-        environ["wsgi.input"].read(3)
-        start_response("200 OK", [*plain, ("Content-Length", "4")])
-        return [b"read"]
-    if route == "write":
-        write = start_response("200 OK", [*plain, ("Content-Length", "11")])
-        write(b"hello ")
-        return [b"world"]
-    return _misbehave(route, start_response, plain)
-
-
-def _misbehave(
-    route: str, start_response: StartResponse, plain: list[tuple[str, str]]
-) -> Iterable[bytes]:
-    if route == "bad/header-crlf":
-        start_response("200 OK", [*plain, ("X-Bad", "a\r\nX-Injected: yes")])
-        return [b"ok"]
-    if route == "bad/header-lf":
-        start_response("200 OK", [*plain, ("X-Bad", "a\nX-Injected: yes")])
-        return [b"ok"]
-    if route == "bad/header-name":
-        start_response("200 OK", [*plain, ("X-Injected: yes\r\nX-Bad", "a")])
-        return [b"ok"]
-    if route == "bad/status-crlf":
-        start_response("200 OK\r\nX-Injected: yes", plain)
-        return [b"ok"]
-    if route == "bad/raise-before":
-        raise RuntimeError("the app failed before start_response (on purpose)")
-    if route == "bad/raise-after":
-        start_response("200 OK", plain)
-        return _raise_after()
-    if route == "bad/cl-long":
-        start_response("200 OK", [*plain, ("Content-Length", "5")])
-        return [b"0123456789"]
-    if route == "bad/cl-short":
-        start_response("200 OK", [*plain, ("Content-Length", "10")])
-        return [b"01234"]
-    if route == "bad/no-start":
-        return [b"a body without start_response"]
-    if route == "bad/double-start":
-        start_response("200 OK", plain)
-        start_response("201 Created", plain)
-        return [b"twice"]
-    body = b"no such route"
-    start_response("404 Not Found", [*plain, ("Content-Length", str(len(body)))])
-    return [body]
+    behaviour = plan(path, environ.get("QUERY_STRING", ""))
+    if behaviour is not None:
+        return _carry_out(behaviour, environ, start_response)
+    payload = describe(
+        method=environ.get("REQUEST_METHOD", ""),
+        path=environ.get("SCRIPT_NAME", "") + path,
+        query=environ.get("QUERY_STRING", ""),
+        protocol=environ.get("SERVER_PROTOCOL", ""),
+        headers=_headers(environ),
+        body=_read_body(environ),
+        interface="wsgi",
+    )
+    data = json.dumps(payload).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
+    return [data]

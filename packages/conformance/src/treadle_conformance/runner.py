@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from treadle_conformance.backend import describe_all, judge_forwarded
 from treadle_conformance.model import Level, Outcome, Scenario
 from treadle_conformance.target import Target
 from treadle_conformance.verdict import safety, strictness
@@ -95,12 +96,16 @@ def _awaits_close(scenario: Scenario, n: int) -> bool:
     return bool(matching) and all(e.close is True for e in matching)
 
 
-def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str | None, str]:
-    """The scenario's responses, an error, and its kind: "", "incomplete" or "invalid"."""
+def _read_scenario(
+    wire: Wire, scenario: Scenario, timeout: float
+) -> tuple[list[Response], str | None, str]:
+    """The scenario's responses, an error, and its kind: "", "incomplete" or "invalid".
+    Each response is awaited `timeout` seconds (the run's), or the scenario's own `wait`."""
+    wait = timeout if scenario.wait is None else scenario.wait
     responses: list[Response] = []
     for i in range(scenario.max_responses):
         try:
-            response = wire.read_response(head=i in scenario.heads, timeout=scenario.wait)
+            response = wire.read_response(head=i in scenario.heads, timeout=wait)
         except Incomplete as exc:
             return responses, str(exc), "incomplete"
         except ResponseError as exc:
@@ -108,7 +113,7 @@ def _read_scenario(wire: Wire, scenario: Scenario) -> tuple[list[Response], str 
         except TimeoutError:
             if scenario.wants_close or scenario.may_wait:
                 return responses, None, ""
-            return responses, f"no response {i + 1} within {scenario.wait}s", ""
+            return responses, f"no response {i + 1} within {wait}s", ""
         if response is None:
             break
         responses.append(response)
@@ -164,7 +169,7 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
         wire.send(target.host_for(data), variant, rng)
     if scenario.shutdown_write:
         wire.shutdown_write()
-    responses, error, kind = _read_scenario(wire, scenario)
+    responses, error, kind = _read_scenario(wire, scenario, target.settings.timeout)
     if kind:
         wire.wait_closed(0 if kind == "invalid" else target.settings.close_wait)
         return Outcome(
@@ -218,6 +223,8 @@ def skip(scenario: Scenario, variant: str, why: str) -> Result:
 def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
     if scenario.needs_app and not target.reflect:
         return skip(scenario, variant, "need the reflection app's /_/ routes")
+    if scenario.wsgi_only and target.interface == "asgi":
+        return skip(scenario, variant, "needs a WSGI app: ASGI cannot express the behaviour")
     if scenario.shutdown_write and target.tls is not None:
         return skip(scenario, variant, "needs a TCP half-close, which TLS here cannot give")
     start = time.monotonic()
@@ -237,6 +244,7 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
             reason or "as expected",
             seconds,
         )
+    mark = target.backend.mark() if target.backend else 0
     try:
         outcome = exchange(scenario, target, variant)
     except OSError as exc:
@@ -244,6 +252,13 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
         return Result(scenario, variant, "n/a", "miss", "", why, why, time.monotonic() - start)
     seconds = time.monotonic() - start
     unsafe = safety(scenario, outcome, target.baseline, target.settings.timeout)
+    observed = outcome.describe()
+    if target.backend is not None:
+        forwarded = target.backend.since(mark)
+        observed += f"; backend: {describe_all(forwarded)}"
+        behind = judge_forwarded(forwarded, scenario.max_responses, target.settings.path)
+        if behind:
+            unsafe = f"behind the proxy: {behind}" + (f" / {unsafe}" if unsafe else "")
     strict = strictness(scenario, outcome, target.reflect)
     note = "" if target.reflect or not scenario.reflect else "the app's view was not checked"
     return Result(
@@ -253,7 +268,7 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
         "miss" if strict else "pass",
         unsafe or "",
         strict or "",
-        outcome.describe(),
+        observed,
         seconds,
         sent=outcome.raw_sent,
         received=outcome.raw,

@@ -33,12 +33,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from treadle_conformance.backend import Backend
 from treadle_conformance.wire import Response, ResponseError, Wire
 
 LISTENING = re.compile(r"listening on (https?://\S+)")
 STARTUP_TIMEOUT = 20.0
 DEFAULT_HOST = "example.test"
 SENTINEL_PATH = "/__sentinel"
+# Proxy mode's sentinel path, so the backend's records tell the runner's requests apart.
+PROXY_SENTINEL = "/__sentinel"
 # What a server says when it refuses to parse a request; anything else "accepted" it.
 REFUSALS = frozenset({400, 408, 411, 413, 414, 431, 505})
 
@@ -99,12 +102,15 @@ class Target:
     port: int
     name: str = "target"
     reflect: bool = False
+    interface: str = ""
     scheme: str = "http"
     process: subprocess.Popen[str] | None = None
     output: deque[str] = field(default_factory=lambda: deque(maxlen=200))
     settings: Settings = field(default_factory=Settings)
     baseline: Baseline | None = None
     tls: ssl.SSLContext | None = None
+    # Proxy mode: the target is a reverse proxy forwarding to this recording backend.
+    backend: Backend | None = None
 
     @property
     def url(self) -> str:
@@ -187,7 +193,9 @@ class Target:
             raise TargetError(f"{self.url} does not answer: {_why(exc)}") from None
         if response is None:
             raise TargetError(f"{self.url} closed the connection without answering a GET")
-        self.reflect = response.json() is not None
+        seen = response.json()
+        self.reflect = seen is not None
+        self.interface = str(seen.get("interface", "wsgi")) if seen is not None else ""
         try:
             sentinel, closes = self._ask(self.sentinel())
         except (OSError, ResponseError) as exc:

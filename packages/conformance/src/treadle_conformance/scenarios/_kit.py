@@ -192,7 +192,7 @@ class Maker:
         fragment: bool = False,
         heads: frozenset[int] = frozenset(),
         shutdown_write: bool = False,
-        wait: float = 3.0,
+        wait: float | None = None,
         requests: int = 0,
         hazard: Check | None = None,
         pause: float = 0.0,
