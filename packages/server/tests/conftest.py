@@ -7,12 +7,18 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from treadle.server import HttpServer
 from treadle.testing import running
 from treadle.wsgi import Environ, StartResponse
 
 from ._wire import Client
+
+# The property tests check results, not speed: on a loaded machine (the gate runs three envs at
+# once on two cores) one case may take longer than hypothesis's 200 ms default deadline.
+settings.register_profile("treadle", deadline=None)
+settings.load_profile("treadle")
 
 
 def hello_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
