@@ -172,3 +172,25 @@ def test_rfc9112_2_3_http10_through_a_proxy_arrives_as_http11() -> None:
     s = S["RL-HTTP10"]
     via_proxy = json_ok("/", b', "protocol": "HTTP/1.1"')
     assert judged(s, via_proxy, close=True).strict == "pass"
+
+
+# An HTTP/2 SETTINGS frame: 6 bytes of payload (one setting: MAX_CONCURRENT_STREAMS = 100).
+SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00" + b"\x00\x03\x00\x00\x00\x64"
+DATA_FRAME = b"\x00\x00\x02\x00\x01\x00\x00\x00\x01" + b"hi"
+
+
+def test_rfc9113_3_4_a_server_speaking_http2_may_answer_the_preface_with_settings() -> None:
+    s = S["PROTO-H2-PREFACE"]
+    speaks_h2 = judged(s, SETTINGS, after=None)
+    assert (speaks_h2.safety, speaks_h2.strict) == ("safe", "pass"), speaks_h2.reason
+    assert "HTTP/2 SETTINGS frame" in speaks_h2.observed
+    # Other binary bytes are no HTTP/1.1 response and no HTTP/2 server's first frame.
+    garbage = judged(s, DATA_FRAME, after=None)
+    assert garbage.unsafe and garbage.strict == "miss"
+    refused = judged(s, plain(505, close=True), close=True)
+    assert (refused.safety, refused.strict) == ("safe", "pass")
+
+
+def test_a_settings_frame_is_no_answer_where_the_scenario_sent_http1() -> None:
+    frame = judged(S["RL-ORIGIN"], SETTINGS, after=None)
+    assert frame.unsafe and frame.strict == "miss"

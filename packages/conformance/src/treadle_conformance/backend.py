@@ -4,7 +4,9 @@ A reverse proxy under test forwards to this server. Each connection is read with
 reader of the harness's own (head up to the blank line; body by chunked when Transfer-Encoding
 ends in chunked, else by a Content-Length whose values all agree, else none), and every request
 it finds is recorded byte for byte as a `Forwarded` and answered with the same marker response,
-so the sentinel request has a fixed answer. A request whose framing cannot be read is recorded
+so the sentinel request has a fixed answer (no body after a HEAD); the answer names the path it
+answers in `X-Backend-Path`. A request for `/__backend/KIND` is answered wrongly on purpose
+instead (see `splicing`). A request whose framing cannot be read is recorded
 with what arrived, answered 400, and the connection closed. The backend knows nothing of the
 scenario: `mark()` before a scenario and `since(mark)` after it give what that scenario caused.
 
@@ -22,13 +24,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from treadle_conformance.splicing import PATH_HEADER, PREFIX, answers
+
 MARKER = b"treadle-conformance backend\n"
 SEQ_HEADER = "X-Backend-Seq"
 _LAST_CHUNK_TIMEOUT = 10.0
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?")
 _DIGITS = re.compile(rb"[0-9]+")
-# A TE value a reader cannot take two ways: a comma list of tokens, single spaces around commas.
-_PLAIN_TE = re.compile(rb"[A-Za-z0-9!#$%&'*+.^_`|~-]+(?: ?, ?[A-Za-z0-9!#$%&'*+.^_`|~-]+)*")
+_TOKEN = re.compile(rb"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,10 @@ class Forwarded:
     def path(self) -> str:
         parts = self.request_line.split(b" ")
         return parts[1].decode("latin-1") if len(parts) >= 2 else ""
+
+    @property
+    def method(self) -> str:
+        return self.request_line.split(b" ", 1)[0].decode("latin-1")
 
     def fields(self) -> list[tuple[bytes, bytes]]:
         """(name, value) pairs as sent, names lower-cased; continuation lines kept raw."""
@@ -96,18 +103,34 @@ def forwarded_issues(request: Forwarded) -> list[str]:
         )
     if len(cl) > 1 or any(not _DIGITS.fullmatch(v) for v in cl):
         issues.append(f"Content-Length forwarded as {cl!r}, not one decimal value (RFC 9112 §6.3)")
-    if len(te) > 1 or any(not _PLAIN_TE.fullmatch(v) for v in te):
-        issues.append(f"an obfuscated Transfer-Encoding forwarded: {te!r} (RFC 9112 §6.1)")
+    if te and (why := _te_trouble(te)):
+        issues.append(f"Transfer-Encoding forwarded as {te!r}: {why} (RFC 9112 §6.1)")
     if any(n != n.strip() or not n for n in names):
         issues.append("a field name with whitespace forwarded (RFC 9112 §5.1)")
     return issues
 
 
+def _te_trouble(values: list[bytes]) -> str | None:
+    """Why Transfer-Encoding field values, combined into one list, are not a plain coding list
+    ending in one chunked; None when they are. The list grammar is RFC 9110 §5.6.1's: OWS
+    around commas and empty elements are allowed ("chunked," is chunked), so a conforming next
+    parser reads such a value one way and it is not flagged."""
+    elements = [e.strip(b" \t") for v in values for e in v.split(b",")]
+    codings = [e.lower() for e in elements if e]
+    if any(not _TOKEN.fullmatch(c) for c in codings):
+        return "not a list of transfer-coding names (obfuscated)"
+    if codings.count(b"chunked") > 1:
+        return "chunked twice (a sender MUST NOT apply it more than once)"
+    if codings and codings[-1] != b"chunked":
+        return "chunked is not the final coding, so the request cannot be framed"
+    return None
+
+
 def judge_forwarded(requests: list[Forwarded], most: int, sentinel_path: str) -> str | None:
     """Why what reached the backend for one scenario shows a desync or an ambiguity the proxy
     passed on; None when it does not. `most`: how many requests a correct reading of the
-    client's bytes finds; requests for `sentinel_path` are the runner's own."""
-    own = [r for r in requests if r.path != sentinel_path]
+    client's bytes finds; requests for `sentinel_path` (and under it) are the runner's own."""
+    own = [r for r in requests if not r.path.startswith(sentinel_path)]
     reasons = [
         f"forwarded {r.describe()}: " + "; ".join(issues)
         for r in own
@@ -245,9 +268,9 @@ class Backend:
                 request = self._read_body(reader, connection, seq, head)
                 self._record(request)
                 if not request.complete:
-                    sock.sendall(_answer(400, seq, close=True))
+                    sock.sendall(_answer(400, seq, request.path, close=True))
                     return
-                sock.sendall(_answer(200, seq))
+                sock.sendall(_respond(request))
 
     @staticmethod
     def _read_body(reader: _Reader, connection: int, seq: int, head: bytes) -> Forwarded:
@@ -273,15 +296,24 @@ class Backend:
         return Forwarded(connection, seq, head, data)
 
 
-def _answer(status: int, seq: int, close: bool = False) -> bytes:
+def _respond(request: Forwarded) -> bytes:
+    ordinary = _answer(200, request.seq, request.path, head=request.method == "HEAD")
+    if request.path.startswith(PREFIX):
+        return answers(request.path[len(PREFIX) :], ordinary, request.path) or ordinary
+    return ordinary
+
+
+def _answer(status: int, seq: int, path: str, close: bool = False, head: bool = False) -> bytes:
     reason = {200: "OK", 400: "Bad Request"}[status]
-    head = (
+    text = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
         f"Content-Length: {len(MARKER)}\r\n{SEQ_HEADER}: {seq}\r\n"
     )
+    # The path as it arrived, made safe for a field value.
+    text += f"{PATH_HEADER}: " + "".join(c if " " < c < "\x7f" else "?" for c in path) + "\r\n"
     if close:
-        head += "Connection: close\r\n"
-    return head.encode("ascii") + b"\r\n" + MARKER
+        text += "Connection: close\r\n"
+    return text.encode("latin-1") + b"\r\n" + (b"" if head else MARKER)
 
 
 @contextlib.contextmanager

@@ -51,7 +51,8 @@ class Expect:
 
     `close` True: the server must close after the last response; False: it must keep the
     connection open; None: either. `incomplete` accepts a last response cut short by the server
-    closing (what a server must do when an app fails half-way through a body).
+    closing (what a server must do when an app fails half-way through a body). `http2`: the
+    outcome is an HTTP/2 SETTINGS frame, not HTTP/1.1 responses.
     """
 
     statuses: tuple[frozenset[int], ...]
@@ -59,6 +60,7 @@ class Expect:
     check: Check | None = None
     incomplete: bool = False
     label: str = ""
+    http2: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +90,11 @@ class Outcome:
     raw_sent: bytes = b""
     raw: bytes = b""
     late: tuple[Response, ...] = ()
+    http2: bool = False
 
     def describe(self) -> str:
+        if self.http2:
+            return "an HTTP/2 SETTINGS frame: the server speaks HTTP/2 with prior knowledge"
         text = _responses(self.responses)
         if self.error:
             text += f"; error: {self.error}"
@@ -129,7 +134,9 @@ class Scenario:
     sign of a desync (an injected header, say), beside the runner's generic ones; `requests`:
     how many requests a correct reading answers, when permitted outcomes answer fewer; `pause`:
     seconds the client waits between the parts of `send` (a slow client, on purpose); `wait`:
-    seconds to wait for each response, when shorter than the run's `--timeout`."""
+    seconds to wait for each response, when shorter than the run's `--timeout`; `follow`: how
+    many requests the runner sends afterwards, each on a fresh connection, to see that each gets
+    its own answer (proxy mode: see `splicing`)."""
 
     id: str
     category: str
@@ -149,6 +156,7 @@ class Scenario:
     routes: bool = False
     requests: int = 0
     pause: float = 0.0
+    follow: int = 0
     tags: tuple[str, ...] = field(default=())
 
     @property
@@ -175,6 +183,16 @@ class Scenario:
         return any(b" /_/" in data for data in self.send)
 
     @property
+    def http2_allowed(self) -> bool:
+        """An HTTP/2 SETTINGS frame is a permitted answer (the bytes are the HTTP/2 preface)."""
+        return any(e.http2 for e in self.expect)
+
+    @property
+    def needs_backend(self) -> bool:
+        """It asks the harness's recording backend to misbehave: proxy mode only."""
+        return any(b" /__backend/" in data for data in self.send)
+
+    @property
     def wsgi_only(self) -> bool:
         """It asks for a `/_/` behaviour only a WSGI app can produce (see `reflection`)."""
         for data in self.send:
@@ -193,7 +211,7 @@ class Scenario:
     @property
     def may_wait(self) -> bool:
         """Some permitted outcome is no response at all, the connection left open."""
-        return any(not e.statuses and e.close is not True for e in self.expect)
+        return any(not e.statuses and e.close is not True and not e.http2 for e in self.expect)
 
     @property
     def wants_close(self) -> bool:

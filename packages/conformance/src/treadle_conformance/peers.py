@@ -29,7 +29,7 @@ from treadle_conformance import blackbox, proxies, report
 from treadle_conformance.backend import Backend, running
 from treadle_conformance.model import Level
 from treadle_conformance.runner import Result, case_id, run, variants
-from treadle_conformance.scenarios import CATALOGUE
+from treadle_conformance.scenarios import CATALOGUE, UPSTREAM
 from treadle_conformance.target import (
     PROXY_SENTINEL,
     Settings,
@@ -170,7 +170,9 @@ def _run_all(
         target.preflight()
         if run_.mode.startswith("reflection") and not target.reflect:
             raise TargetError(f"{run_.name} does not answer with the reflection app")
-        run_.results = [run(s, target, v) for s, v in variants(CATALOGUE)]
+        # Behind a proxy the harness's backend also misbehaves on purpose: UPSTREAM.
+        scenarios = CATALOGUE + (UPSTREAM if recorder is not None else ())
+        run_.results = [run(s, target, v) for s, v in variants(scenarios)]
     run_.seconds = time.monotonic() - start
 
 
@@ -278,8 +280,10 @@ def scenario_rows(all_results: dict[str, list[Result]]) -> list[str]:
         "|---|---|---|---|" + "---|" * len(names),
     ]
     by_id = {n: {r.case_id: r for r in rs} for n, rs in all_results.items()}
-    for scenario, variant in variants(CATALOGUE):
-        first = by_id[names[0]].get(case_id(scenario, variant))
+    for scenario, variant in variants(CATALOGUE + UPSTREAM):
+        first = next(
+            (by_id[n][c] for n in names if (c := case_id(scenario, variant)) in by_id[n]), None
+        )
         if first is None:
             continue
         cells = []
@@ -396,7 +400,12 @@ def markdown(runs: Sequence[Run]) -> str:
         "parser may read differently (both Content-Length and Transfer-Encoding, RFC 9112 §6.3; "
         "a Content-Length that is not one decimal value, §6.3; an obfuscated Transfer-Encoding, "
         "§6.1; bare CR or LF, §2.2; NUL, RFC 9110 §5.5; obs-fold, §5.2; whitespace before a "
-        "colon, §5.1).",
+        "colon, §5.1). Proxies also run the "
+        f"{len(UPSTREAM)} `upstream` scenarios, where the backend answers wrongly on purpose "
+        "(an extra response after the first, a body after a HEAD, 204 or 304 head, "
+        "Transfer-Encoding beside a shorter Content-Length, two Content-Lengths, an interim 100): "
+        "unsafe when the hidden extra response reaches a client, or the sentinel or a follow-up "
+        "request on a fresh connection gets another request's answer (RFC 9112 §6.3).",
         "",
         "Two verdicts per case. **unsafe**: a desync was observed or could not be ruled out (a "
         "smuggled request answered, a second response to one request, a sentinel request on the "

@@ -25,9 +25,10 @@ from dataclasses import dataclass, replace
 
 from treadle_conformance.backend import describe_all, judge_forwarded
 from treadle_conformance.model import Level, Outcome, Scenario
+from treadle_conformance.splicing import follow_up
 from treadle_conformance.target import Target
 from treadle_conformance.verdict import safety, strictness
-from treadle_conformance.wire import Incomplete, Response, ResponseError, Wire
+from treadle_conformance.wire import Incomplete, Response, ResponseError, Wire, http2_settings
 
 VARIANTS = ("whole", "bytes", "random")
 
@@ -170,6 +171,9 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
     if scenario.shutdown_write:
         wire.shutdown_write()
     responses, error, kind = _read_scenario(wire, scenario, target.settings.timeout)
+    if scenario.http2_allowed and not responses and http2_settings(bytes(wire.received)):
+        # HTTP/2 from here on: nothing on this connection is HTTP/1.1 any more.
+        return Outcome(responses=(), closed=wire.eof, http2=True)
     if kind:
         wire.wait_closed(0 if kind == "invalid" else target.settings.close_wait)
         return Outcome(
@@ -196,7 +200,11 @@ def _exchange(wire: Wire, scenario: Scenario, target: Target, variant: str) -> O
             send_error=wire.send_error,
             late=tuple(late),
         )
-    if (not responses and scenario.may_wait) or wire.send_error is not None:
+    # A proxy that has not answered an upstream scenario is still busy with the harness's own
+    # backend (which answered at once): a sentinel would only wait behind it. Its follow-ups
+    # on fresh connections judge the safety instead.
+    waiting = not responses and (scenario.may_wait or scenario.follow > 0)
+    if waiting or wire.send_error is not None:
         return Outcome(
             responses=tuple(responses), closed=False, error=error, send_error=wire.send_error
         )
@@ -227,6 +235,8 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
         return skip(scenario, variant, "needs a WSGI app: ASGI cannot express the behaviour")
     if scenario.shutdown_write and target.tls is not None:
         return skip(scenario, variant, "needs a TCP half-close, which TLS here cannot give")
+    if scenario.needs_backend and target.backend is None:
+        return skip(scenario, variant, "needs proxy mode: the harness's backend misbehaves")
     start = time.monotonic()
     if scenario.script is not None:
         try:
@@ -250,15 +260,20 @@ def run(scenario: Scenario, target: Target, variant: str = "whole") -> Result:
     except OSError as exc:
         why = f"could not talk to the server: {type(exc).__name__}: {exc}"
         return Result(scenario, variant, "n/a", "miss", "", why, why, time.monotonic() - start)
-    seconds = time.monotonic() - start
     unsafe = safety(scenario, outcome, target.baseline, target.settings.timeout)
     observed = outcome.describe()
     if target.backend is not None:
+        stray = follow_up(target, scenario.id, scenario.follow) if scenario.follow else None
+        if stray:
+            unsafe = f"a backend response was spliced: {stray}" + (f" / {unsafe}" if unsafe else "")
+        elif scenario.follow:
+            observed += f"; {scenario.follow} follow-ups each answered for itself"
         forwarded = target.backend.since(mark)
         observed += f"; backend: {describe_all(forwarded)}"
         behind = judge_forwarded(forwarded, scenario.max_responses, target.settings.path)
         if behind:
             unsafe = f"behind the proxy: {behind}" + (f" / {unsafe}" if unsafe else "")
+    seconds = time.monotonic() - start
     strict = strictness(scenario, outcome, target.reflect)
     note = "" if target.reflect or not scenario.reflect else "the app's view was not checked"
     return Result(

@@ -8,10 +8,11 @@ from treadle_conformance import report
 from treadle_conformance.model import Scenario
 from treadle_conformance.plugin import judge_result, target_died
 from treadle_conformance.runner import Result, case_id, run, variants
-from treadle_conformance.scenarios import CATALOGUE
+from treadle_conformance.scenarios import CATALOGUE, UPSTREAM
 from treadle_conformance.target import Target
 
-CASES = [pytest.param(s, v, id=case_id(s, v)) for s, v in variants(CATALOGUE)]
+# UPSTREAM's cases are deselected unless the run is in proxy mode (see the plugin).
+CASES = [pytest.param(s, v, id=case_id(s, v)) for s, v in variants(CATALOGUE + UPSTREAM)]
 
 
 @pytest.mark.parametrize(("scenario", "variant"), CASES)

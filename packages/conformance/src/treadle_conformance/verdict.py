@@ -42,6 +42,10 @@ def _label(allowed: frozenset[int]) -> str:
 
 def judge_one(expect: Expect, outcome: Outcome, app: bool = True) -> str | None:
     """Why outcome does not match this one permitted outcome, or None when it does."""
+    if expect.http2 != outcome.http2:
+        return outcome.describe() if outcome.http2 else "no HTTP/2 SETTINGS frame"
+    if expect.http2:
+        return None
     n = len(expect.statuses)
     got = outcome.responses
     if expect.incomplete:
@@ -91,6 +95,8 @@ def safety(
     scenario: Scenario, outcome: Outcome, baseline: Baseline | None, wait: float = 3.0
 ) -> str | None:
     """Why a desync was observed or cannot be ruled out; None when the exchange was safe."""
+    if outcome.http2:
+        return None
     if outcome.invalid:
         return f"the response stream cannot be framed: {outcome.error}"
     if outcome.incomplete and not outcome.closed:

@@ -398,3 +398,13 @@ def parse_head(raw: bytes) -> tuple[str, int, str, list[tuple[str, str]], list[s
     version = f"HTTP/1.{match.group(2).decode()}"
     headers = [parse_field_line(line) for line in lines[1:]]
     return version, int(match.group(3)), match.group(4).decode("latin-1"), headers, []
+
+
+def http2_settings(data: bytes) -> bool:
+    """data starts with an HTTP/2 SETTINGS frame on stream 0 (RFC 9113 §4.1, §6.5): what a
+    server speaking HTTP/2 with prior knowledge sends first (RFC 9113 §3.4)."""
+    if len(data) < 9:
+        return False
+    length = int.from_bytes(data[:3], "big")
+    stream = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+    return data[3] == 0x04 and data[4] == 0 and stream == 0 and length % 6 == 0

@@ -1,4 +1,7 @@
-"""The catalogue: every scenario, grouped by category, in a stable order."""
+"""The catalogue: every scenario, grouped by category, in a stable order.
+
+`CATALOGUE` runs against every target; `UPSTREAM` (what a proxy does with a backend's bad
+responses) only in proxy mode, where the harness's own backend can misbehave."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from treadle_conformance.scenarios import (
     random_requests,
     request_line,
     responses,
+    upstream,
     vectors,
 )
 
@@ -27,8 +31,9 @@ CATALOGUE: tuple[Scenario, ...] = (
     *random_requests.SCENARIOS,
 )
 
-CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(s.category for s in CATALOGUE))
+UPSTREAM: tuple[Scenario, ...] = upstream.SCENARIOS
+CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(s.category for s in CATALOGUE + UPSTREAM))
 
 
 def by_id() -> dict[str, Scenario]:
-    return {s.id: s for s in CATALOGUE}
+    return {s.id: s for s in CATALOGUE + UPSTREAM}

@@ -64,6 +64,11 @@ def reject(
     return Expect((allowed,), close=close, check=check, label=label or "reject")
 
 
+def http2(label: str = "HTTP/2") -> Expect:
+    """The server answers the HTTP/2 preface in HTTP/2: a SETTINGS frame (RFC 9113 §3.4)."""
+    return Expect((), http2=True, label=label)
+
+
 def seq(
     *statuses: frozenset[int],
     close: bool | None = None,
@@ -196,6 +201,7 @@ class Maker:
         requests: int = 0,
         hazard: Check | None = None,
         pause: float = 0.0,
+        follow: int = 0,
     ) -> Scenario:
         scenario = Scenario(
             id=id,
@@ -213,6 +219,7 @@ class Maker:
             requests=requests,
             hazard=hazard,
             pause=pause,
+            follow=follow,
         )
         self.made.append(scenario)
         return scenario

@@ -26,6 +26,7 @@ from treadle_conformance.scenarios._kit import (
     all_of,
     chunked,
     codes,
+    http2,
     ok,
     paths,
     reject,
@@ -326,12 +327,13 @@ other(
 )
 other(
     "PROTO-H2-PREFACE",
-    S9110 + "6.2; 15.6.6; " + S9112 + "2.3",
+    S9110 + "6.2; 15.6.6; " + S9112 + "2.3; RFC 9113 §3.4",
     SHOULD,
-    "the HTTP/2 connection preface on an HTTP/1.1 port: 505 or 400",
+    "the HTTP/2 connection preface: 505 or 400, or HTTP/2 with prior knowledge",
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     reject(505, 400),
     seq(close=True, label="close"),
+    http2(),
     wait=2.0,
 )
 
