@@ -9,22 +9,20 @@ scenarios with both sides judged, and skip saying why when the program is missin
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests._relays import relay
+from tests._relays import real_proxy, relay
 from treadle_conformance import proxies
 from treadle_conformance.backend import Forwarded, forwarded_issues, judge_forwarded, running
 from treadle_conformance.blackbox import Missing
 from treadle_conformance.runner import run
 from treadle_conformance.scenarios import by_id
-from treadle_conformance.target import PROXY_SENTINEL, Settings, Target, free_port, started
+from treadle_conformance.target import PROXY_SENTINEL, Settings, Target, free_port
 
 QUICK = Settings(timeout=2.0, close_wait=0.5, path=PROXY_SENTINEL)
 
@@ -103,20 +101,6 @@ def test_a_proxy_that_forwards_cl_and_te_unchanged_is_unsafe_behind_it() -> None
     assert "both Transfer-Encoding and Content-Length forwarded" in result.safety_reason
 
 
-@contextlib.contextmanager
-def proxy(name: str) -> Iterator[Target]:
-    with contextlib.ExitStack() as stack:
-        backend = stack.enter_context(running())
-        try:
-            command, port = stack.enter_context(proxies.serving(name, backend.port))
-        except Missing as exc:
-            pytest.skip(f"{name}: {exc}")
-        target = stack.enter_context(started(command, name=name, port=port, settings=QUICK))
-        target.backend = backend
-        target.preflight()
-        yield target
-
-
 # Framing and smuggling scenarios, a sample: the whole group runs in the peers env.
 SAMPLE = [
     "SMUG-CL-TE",
@@ -133,7 +117,7 @@ SAMPLE = [
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", proxies.PROXIES)
 def test_smuggling_scenarios_through_a_real_proxy_are_judged_on_both_sides(name: str) -> None:
-    with proxy(name) as target:
+    with real_proxy(name, QUICK) as target:
         assert not target.reflect and target.baseline is not None
         plain = run(by_id()["RL-ORIGIN"], target)
         assert plain.status == "pass", plain.reason

@@ -15,14 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests._relays import naive_pool, relay
+from tests._relays import naive_pool, real_proxy, relay
 from treadle_conformance import proxies
 from treadle_conformance.backend import running
-from treadle_conformance.blackbox import Missing
 from treadle_conformance.runner import run
 from treadle_conformance.scenarios import UPSTREAM, by_id
 from treadle_conformance.splicing import SPLICED, answers
-from treadle_conformance.target import PROXY_SENTINEL, Settings, Target, started
+from treadle_conformance.target import PROXY_SENTINEL, Settings, Target
 
 QUICK = Settings(timeout=2.0, close_wait=0.5, path=PROXY_SENTINEL)
 ORDINARY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Backend-Path: /p\r\n\r\nok"
@@ -99,15 +98,7 @@ def test_an_ordinary_request_through_the_naive_pool_is_safe() -> None:
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("name", proxies.PROXIES)
 def test_real_proxies_run_every_upstream_scenario_with_follow_ups(name: str) -> None:
-    with contextlib.ExitStack() as stack:
-        backend = stack.enter_context(running())
-        try:
-            command, port = stack.enter_context(proxies.serving(name, backend.port))
-        except Missing as exc:
-            pytest.skip(f"{name}: {exc}")
-        target = stack.enter_context(started(command, name=name, port=port, settings=QUICK))
-        target.backend = backend
-        target.preflight()
+    with real_proxy(name, QUICK) as target:
         results = [run(s, target) for s in UPSTREAM]
     for r in results:
         assert r.strict != "skip", r.reason
