@@ -2,10 +2,12 @@
 
 Reflection mode: treadle, waitress, gunicorn (gthread) and cheroot each host the reflection app
 with 5 threads on a free port and short timeouts. Black-box mode: nginx serving a static file,
-Node's `http.createServer` hello server and `python -m http.server` (see `blackbox`). The same
-scenarios (with their fragmentation variants) run against each in turn, and the comparison is
-written as Markdown with both verdicts. A row where treadle fails and a peer passes is a treadle
-bug; a row every server fails is an expectation to re-read against the RFC.
+Node's `http.createServer` hello server and `python -m http.server` (see `blackbox`). Proxy
+mode: nginx and HAProxy in front of the recording backend (`proxies`); proxy + origin: each in
+front of treadle hosting the app (`proxy_origin`). The same scenarios (with their
+fragmentation variants) run against each in turn, and the comparison is written as Markdown
+with both verdicts. A row where treadle fails and a peer passes is a treadle bug; a row every
+server fails is an expectation to re-read against the RFC.
 
     python -m treadle_conformance.peers [--out docs/conformance.md] [--servers treadle,nginx]
 """
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from treadle_conformance import blackbox, proxies, report
+from treadle_conformance import blackbox, proxies, proxy_origin, report
 from treadle_conformance.backend import Backend, running
 from treadle_conformance.model import Level
 from treadle_conformance.runner import Result, case_id, run, variants
@@ -104,7 +106,9 @@ SERVERS: dict[str, tuple[str, str, str]] = {
         f"{PY} -m daphne -b 127.0.0.1 -p {{port}} --http-timeout 30 {ASGI_APP}",
     ),
 }
-ALL = (*SERVERS, *blackbox.SERVERS, *proxies.PROXIES)
+# Proxy + origin: a real proxy (a key of proxies.PROXIES) in front of treadle hosting the app.
+FRONTED = {"nginx+treadle": "nginx-proxy", "haproxy+treadle": "haproxy"}
+ALL = (*SERVERS, *blackbox.SERVERS, *proxies.PROXIES, *FRONTED)
 # Run only when named (--servers): keeps the default run under 20 minutes on two cores.
 OPT_IN = frozenset({"uvicorn-httptools"})
 DEFAULT = tuple(n for n in ALL if n not in OPT_IN)
@@ -195,6 +199,8 @@ def run_server(name: str, idle_bound: float) -> Run:
         return run_
     if name in proxies.PROXIES:
         return run_proxy(name, replace(settings, path=PROXY_SENTINEL))
+    if name in FRONTED:
+        return run_fronted(name, settings)
     with contextlib.ExitStack() as stack:
         try:
             command, port = stack.enter_context(blackbox.serving(name))
@@ -219,6 +225,30 @@ def run_proxy(name: str, settings: Settings) -> Run:
         ver = program_version([argv0, "-v"])
         run_ = Run(name, "proxy", ver, _shown(command))
         _run_all(run_, command, settings, port, recorder)
+    return run_
+
+
+def run_fronted(name: str, settings: Settings) -> Run:
+    """A real proxy in front of treadle hosting the reflection app: reflection mode through it."""
+    proxy, mode = FRONTED[name], proxy_origin.MODE
+    cli = proxy_origin.short_name(proxy)
+    try:
+        binary = blackbox.program(cli)
+    except blackbox.Missing as exc:
+        return Run(name, mode, "-", "-", missing=str(exc))
+    ver = f"{program_version([binary, '-v'])} (treadle {version('treadle')})"
+    command = f"treadle-conformance --proxy {cli} --origin-cmd {proxy_origin.TREADLE}"
+    run_ = Run(name, mode, ver, command)
+    start = time.monotonic()
+    try:
+        with proxy_origin.fronted(proxy, proxy_origin.TREADLE, settings, name=name) as target:
+            target.preflight()
+            if not target.reflect:
+                raise TargetError("the reflection app does not answer through the proxy")
+            run_.results = [run(s, target, v) for s, v in variants(CATALOGUE)]
+    except (TargetError, blackbox.Missing) as exc:
+        return Run(name, mode, ver, command, missing=f"did not start: {exc}")
+    run_.seconds = time.monotonic() - start
     return run_
 
 
@@ -410,6 +440,15 @@ def markdown(runs: Sequence[Run]) -> str:
         "Transfer-Encoding beside a shorter Content-Length, two Content-Lengths, an interim 100): "
         "unsafe when the hidden extra response reaches a client, or the sentinel or a follow-up "
         "request on a fresh connection gets another request's answer (RFC 9112 §6.3).",
+        "- **proxy + origin** mode: a real proxy in front of a real server, both started here: "
+        "nginx-proxy's or haproxy's command and configuration below (`{backend}`: the origin's "
+        "port) in front of treadle hosting the reflection app (the treadle row's command), with "
+        "no recording backend. The run is in reflection mode through the proxy: what the app saw "
+        "is judged after the proxy's rewriting (both proxies pass Host on and add "
+        "X-Forwarded-For), and a desync between proxy and origin shows as a smuggled request "
+        "answered, an extra response or a sentinel answered differently. One row: "
+        "`treadle-conformance --proxy nginx --origin-cmd treadle` (`treadle` is shorthand for "
+        "that command; `--origin-cmd` takes any server command, like `--server-cmd`).",
         "",
         "Two verdicts per case. **unsafe**: a desync was observed or could not be ruled out (a "
         "smuggled request answered, a second response to one request, a sentinel request on the "
@@ -441,7 +480,8 @@ def markdown(runs: Sequence[Run]) -> str:
         *blackbox.NGINX_CONF.replace("{{", "{").replace("}}", "}").splitlines(),
         "```",
         "",
-        "`TMPDIR/nginx.conf` for nginx-proxy (`{backend}`: the recording backend's port):",
+        "`TMPDIR/nginx.conf` for nginx-proxy (`{backend}`: the recording backend's port, or "
+        "the origin's):",
         "",
         "```nginx",
         *proxies.NGINX_PROXY_CONF.replace("{{", "{").replace("}}", "}").splitlines(),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from treadle_conformance import proxies, report
+from treadle_conformance import proxies, proxy_origin, report
 from treadle_conformance.backend import running
 from treadle_conformance.blackbox import Missing
 from treadle_conformance.fixtures import (
@@ -72,6 +72,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--proxy",
         help="proxy mode: a reverse proxy at this http:// URL forwards to the harness's "
         "recording backend (--backend-port); or 'nginx' / 'haproxy' to start one here",
+    )
+    group.addoption(
+        "--origin-cmd",
+        help="proxy + origin mode, with --proxy nginx|haproxy: start this server as --server-cmd "
+        "does and the proxy in front of it, with no recording backend; 'treadle' is treadle "
+        "hosting the reflection app",
     )
     group.addoption(
         "--backend-port",
@@ -158,6 +164,35 @@ def pytest_configure(config: pytest.Config) -> None:
             "scenarios need the server to themselves, and the reports would be split across "
             "workers. Run without -n."
         )
+    problem = origin_usage(config)
+    if problem:
+        raise pytest.UsageError(f"treadle-conformance: {problem}")
+
+
+def origin_usage(config: pytest.Config) -> str | None:
+    """Why --origin-cmd cannot go with the other options given, or None."""
+    if not config.getoption("origin_cmd", None):
+        return None
+    proxy = config.getoption("proxy")
+    if not proxy:
+        return "--origin-cmd needs --proxy nginx or --proxy haproxy, the proxy to start in front"
+    if proxy not in proxies.NAMES:
+        return (
+            f"--origin-cmd needs --proxy nginx or --proxy haproxy, not {proxy} (for a proxy and "
+            "an origin already running, give the proxy's --url)"
+        )
+    clashes = [
+        option
+        for option, dest in (
+            ("--backend-port", "backend_port"),
+            ("--url", "url"),
+            ("--server-cmd", "server_cmd"),
+        )
+        if config.getoption(dest)
+    ]
+    if clashes:
+        return f"--origin-cmd (the server behind the proxy) does not go with {clashes[0]}"
+    return None
 
 
 def _values(config: pytest.Config, name: str) -> list[str]:
@@ -186,8 +221,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     categories = _values(config, "category")
     levels = _values(config, "level")
     sections = _values(config, "section")
-    # The upstream scenarios need the harness's own backend behind a proxy.
-    backend = bool(config.getoption("proxy"))
+    # The upstream scenarios need the harness's own backend behind a proxy (not an origin).
+    backend = bool(config.getoption("proxy")) and not config.getoption("origin_cmd", None)
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -227,8 +262,27 @@ def _open_proxy(config: pytest.Config, stack: contextlib.ExitStack, proxy: str) 
     return target
 
 
+def _open_proxy_origin(config: pytest.Config, stack: contextlib.ExitStack, proxy: str) -> Target:
+    """Proxy + origin mode: the origin, then nginx or haproxy in front of it; no backend."""
+    try:
+        target = stack.enter_context(
+            proxy_origin.fronted(
+                proxies.NAMES[proxy], config.getoption("origin_cmd"), settings(config)
+            )
+        )
+    except Missing as exc:
+        raise TargetError(str(exc)) from None
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and target.origin is not None:
+        reporter.write_line(f"origin on {target.origin.url}; {proxy} in front on {target.url}")
+    target.preflight()
+    return target
+
+
 def _open_target(config: pytest.Config, stack: contextlib.ExitStack) -> Target:
     proxy = config.getoption("proxy")
+    if proxy and config.getoption("origin_cmd"):
+        return _open_proxy_origin(config, stack, proxy)
     if proxy:
         return _open_proxy(config, stack, proxy)
     url = config.getoption("--url") or os.environ.get("CONFORMANCE_URL")
@@ -312,7 +366,9 @@ def conformance_target(request: pytest.FixtureRequest) -> Target:
 
 def target_died(request: pytest.FixtureRequest, target: Target, result: Result) -> None:
     """After a scenario that could not reach the server: stop the run if the server is gone."""
-    if "could not talk to the server" not in result.observed:
+    unreachable = "could not talk to the server" in result.observed
+    # Behind a proxy, a dead origin shows as the proxy's 502s, not as an unreachable server.
+    if not unreachable and (target.origin is None or result.status in ("pass", "skip")):
         return
     why = target.alive()
     if why is None:

@@ -3,8 +3,10 @@
 `serving(name, backend_port)` writes the proxy's configuration into a temporary directory and
 yields the command that runs it in the foreground, as a child of the harness, and the port it
 listens on; `target.started` starts it and waits for the port. Both forward every request to
-the recording backend on `backend_port` over HTTP/1.1 and keep upstream connections open, so a
-request smuggled into a pooled connection would reach the backend behind another client's.
+the recording backend (or, in proxy + origin mode, the origin server) on `backend_port` over
+HTTP/1.1 and keep upstream connections open, so a request smuggled into a pooled connection
+would reach the backend behind another client's. Both pass the client's Host on and add
+X-Forwarded-For, as a reverse proxy in front of an application usually does.
 Timeouts are 8 s, like the origin servers in `peers`. A missing program raises
 `blackbox.Missing`, which tests turn into a skip with the reason.
 """
@@ -43,10 +45,14 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{port};
+        # $host when a request names none (HTTP/1.0 without Host).
+        server_name localhost;
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_read_timeout 8s;
         }}
     }}
@@ -58,6 +64,7 @@ global
 defaults
     mode http
     option http-keep-alive
+    option forwardfor
     timeout connect 5s
     timeout client 8s
     timeout server 8s

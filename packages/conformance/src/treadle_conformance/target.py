@@ -111,6 +111,8 @@ class Target:
     tls: ssl.SSLContext | None = None
     # Proxy mode: the target is a reverse proxy forwarding to this recording backend.
     backend: Backend | None = None
+    # Proxy + origin mode: the target is a reverse proxy in front of this server.
+    origin: Target | None = None
 
     @property
     def url(self) -> str:
@@ -215,6 +217,9 @@ class Target:
         proc = self.process
         if proc is not None and proc.poll() is not None:
             return f"the server process exited with status {proc.returncode}"
+        behind = self.origin.alive() if self.origin is not None else None
+        if behind is not None:
+            return f"the origin behind the proxy is gone: {behind}"
         try:
             with socket.create_connection((self.host, self.port), timeout=self.settings.timeout):
                 return None
