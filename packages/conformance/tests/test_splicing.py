@@ -119,3 +119,5 @@ def test_upstream_cases_run_only_in_proxy_mode() -> None:
 
     assert "PROXY-RESP-EXTRA" not in collected()
     assert "PROXY-RESP-EXTRA" in collected("--proxy", "haproxy")
+    # Behind a proxy with a real origin there is no backend to misbehave.
+    assert "PROXY-RESP-EXTRA" not in collected("--proxy", "haproxy", "--origin-cmd", "treadle")
