@@ -29,7 +29,8 @@ server.keepAliveTimeout = 8000;
 server.headersTimeout = 8000;
 server.listen(port, "127.0.0.1", () => console.log(`listening on http://127.0.0.1:${port}`));
 """
-NGINX_CONF = """\
+# The main and http sections both nginx configurations share (see `proxies` for the other).
+NGINX_HTTP = """\
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -45,6 +46,10 @@ http {{
     keepalive_timeout 8s;
     client_header_timeout 8s;
     client_body_timeout 8s;
+"""
+NGINX_CONF = (
+    NGINX_HTTP
+    + """\
     server {{
         listen 127.0.0.1:{port};
         root {dir}/www;
@@ -52,6 +57,7 @@ http {{
     }}
 }}
 """
+)
 SERVERS = ("nginx", "node", "http.server")
 
 

@@ -20,25 +20,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from treadle_conformance.blackbox import program
+from treadle_conformance.blackbox import NGINX_HTTP, program
 from treadle_conformance.target import free_port
 
-NGINX_PROXY_CONF = """\
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    keepalive_timeout 8s;
-    client_header_timeout 8s;
-    client_body_timeout 8s;
+NGINX_PROXY_CONF = (
+    NGINX_HTTP
+    + """\
     upstream backend {{
         server 127.0.0.1:{backend};
         keepalive 4;
@@ -58,6 +45,7 @@ http {{
     }}
 }}
 """
+)
 HAPROXY_CONF = """\
 global
     maxconn 256
