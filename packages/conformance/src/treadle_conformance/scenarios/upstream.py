@@ -66,28 +66,22 @@ up(
     hazard=spliced,
     follow=FOLLOW_UPS,
 )
-up(
-    "PROXY-RESP-204-BODY",
-    EXTRA_DATA + "; RFC 9110 §15.3.5 (204 ends at the end of its head)",
-    MUST,
-    "a body after a 204 head is not a response",
-    ask("204-body"),
-    reject(204, check=own("204-body"), label="204"),
-    BAD_GATEWAY,
-    hazard=spliced,
-    follow=FOLLOW_UPS,
-)
-up(
-    "PROXY-RESP-304-BODY",
-    EXTRA_DATA + "; RFC 9110 §15.4.5 (304 ends at the end of its head)",
-    MUST,
-    "a body after a 304 head is not a response",
-    ask("304-body", headers=[("If-None-Match", '"x"')]),
-    reject(304, check=own("304-body"), label="304"),
-    BAD_GATEWAY,
-    hazard=spliced,
-    follow=FOLLOW_UPS,
-)
+# A body after a head that has none: 204 and 304 end at the end of their head.
+for status, section, conditional in (
+    (204, "15.3.5", ()),
+    (304, "15.4.5", (("If-None-Match", '"x"'),)),
+):
+    up(
+        f"PROXY-RESP-{status}-BODY",
+        EXTRA_DATA + f"; RFC 9110 §{section} ({status} ends at the end of its head)",
+        MUST,
+        f"a body after a {status} head is not a response",
+        ask(f"{status}-body", headers=conditional),
+        reject(status, check=own(f"{status}-body"), label=str(status)),
+        BAD_GATEWAY,
+        hazard=spliced,
+        follow=FOLLOW_UPS,
+    )
 up(
     "PROXY-RESP-CL-TE",
     S9112 + "6.3 (Transfer-Encoding overrides Content-Length; an intermediary MUST remove "
