@@ -91,3 +91,16 @@ def test_a_server_with_shorter_waits_says_so_beside_its_command() -> None:
     assert "waits 1 s for a response and 0.5 s for a close" in rows[0]
     assert rows[1] == "- x: `c`"
     assert "uvicorn-httptools" not in peers.DEFAULT and "uvicorn-h11" in peers.DEFAULT
+
+
+def test_the_upstream_category_is_counted_once_and_na_where_a_server_did_not_run_it() -> None:
+    both = [result("RL-ORIGIN", "safe", "pass"), result("SMUG-CL-TE", "unsafe", "miss")]
+    proxy = [*both, result("PROXY-RESP-EXTRA", "unsafe", "miss")]
+    rows = peers.category_rows({"origin": both, "proxy": proxy})
+    upstream = next(r for r in rows if r.startswith("| upstream |"))
+    assert upstream == "| upstream | 1 | n/a | 0/1/1/0 |"
+    # An unsafe case that is also a miss is one case, not two.
+    framing = next(r for r in rows if r.startswith(f"| {by_id()['SMUG-CL-TE'].category} |"))
+    assert framing.split(" | ")[1] == "1"
+    scenario_rows = "\n".join(peers.scenario_rows({"origin": both, "proxy": proxy}))
+    assert "| PROXY-RESP-EXTRA | MUST |" in scenario_rows and "| n/a | **UNSAFE**" in scenario_rows
