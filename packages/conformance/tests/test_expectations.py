@@ -47,6 +47,23 @@ def test_rfc9112_a_well_framed_body_then_a_pipelined_request_is_no_desync(
     assert (result.safety, result.strict) == ("safe", "pass")
 
 
+@pytest.mark.parametrize("scenario_id", ["SMUG-CL-DUP-SAME", "SMUG-CL-LIST-SAME"])
+def test_rfc9112_6_3_equal_content_lengths_used_then_the_next_request_is_no_desync(
+    scenario_id: str,
+) -> None:
+    # Equal values frame "hello" under every reading that takes them: the request after it is
+    # pipelined, not smuggled, and answering it is right.
+    s = S[scenario_id]
+    hello = b', "body": "hello"'
+    one_value = judged(s, json_ok("/", hello) + json_ok("/after"))
+    assert (one_value.safety, one_value.strict) == ("safe", "pass"), one_value.reason
+    refused = judged(s, plain(400, close=True), close=True)
+    assert (refused.safety, refused.strict) == ("safe", "pass")
+    # Read as no body, "hello" starts the next request line: not what either reading permits.
+    no_body = judged(s, json_ok("/", b', "body": ""') + plain(400, close=True), close=True)
+    assert no_body.strict == "miss"
+
+
 def test_rfc9112_7_1_chunked_parameters_cite_7_1_at_should() -> None:
     s = S["SMUG-TE-CHUNKED-PARAM"]
     assert s.section.startswith("RFC 9112 §7.1") and s.level is Level.SHOULD

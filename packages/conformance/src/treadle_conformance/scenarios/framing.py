@@ -18,6 +18,7 @@ from treadle_conformance.scenarios._kit import (
     all_of,
     codes,
     ok,
+    paths,
     post,
     reject,
     req,
@@ -128,14 +129,16 @@ m(
     framed([CL5, b"Content-Length: 6"], b"hello!" + SMUGGLED),
     CLOSE_400,
 )
+# Equal values frame "hello" under every reading that takes them, so the GET after it is a
+# legitimate pipelined request: answering it is no desync.
 m(
     "SMUG-CL-DUP-SAME",
     S9112 + "6.3",
     MUST,
     "two equal Content-Length fields: MAY use the value, or 400",
-    framed([CL5, CL5], b"hello" + SMUGGLED),
+    framed([CL5, CL5], b"hello" + AFTER),
     CLOSE_400,
-    ok(check=all_of(HELLO, not_smuggled), label="one value"),
+    ok(2, check=all_of(HELLO, paths("/", "/after")), label="one value, then the next request"),
     reflect=True,
 )
 m(
@@ -143,9 +146,9 @@ m(
     S9112 + "6.3",
     MUST,
     "Content-Length: 5, 5: MAY use 5, or 400",
-    framed([b"Content-Length: 5, 5"], b"hello" + SMUGGLED),
+    framed([b"Content-Length: 5, 5"], b"hello" + AFTER),
     CLOSE_400,
-    ok(check=all_of(HELLO, not_smuggled), label="one value"),
+    ok(2, check=all_of(HELLO, paths("/", "/after")), label="one value, then the next request"),
     reflect=True,
 )
 m(
