@@ -421,15 +421,17 @@ class HttpServer:
                 self._accept(listener)
                 continue
             conn = self._conns.get(fd)
-            if conn is None:
-                continue
-            try:
+            if conn is not None:
                 self._on_ready(conn)
-            except Exception:  # the acceptor outlives whatever one connection does
-                error_log.exception("unexpected error on a connection from %s", conn.remote_addr)
-                conn.close()
 
     def _on_ready(self, conn: HttpConnection) -> None:
+        try:
+            self._advance(conn)
+        except Exception:  # the acceptor outlives whatever one connection does
+            error_log.exception("unexpected error on a connection from %s", conn.remote_addr)
+            conn.close()
+
+    def _advance(self, conn: HttpConnection) -> None:
         assert self._poller is not None
         conn.parked_at = 0.0  # fired: it is ours until parked again
         outcome = conn.on_readable()
@@ -552,7 +554,10 @@ class HttpServer:
         for conn in list(self._conns.values()):
             if conn.parked_at and conn.deadline <= now:
                 self._poller.discard(conn)
-                conn.expire(now)
+                if conn.out is not None:
+                    self._on_ready(conn)  # a send is tried whatever the poller said (output.py)
+                else:
+                    conn.expire(now)
 
     def interrupt(self) -> None:
         """Make ``start()`` return soon (safe from a signal handler, even one that arrives
@@ -600,6 +605,8 @@ class HttpServer:
             "queue_size": pool.queue_size,
             "parked_connections": sum(1 for c in conns if c.parked_at),
             "receiving_connections": sum(1 for c in conns if c.parked_at and c.receiving),
+            "sending_connections": sum(1 for c in conns if c.out is not None),
+            "send_buffer_bytes": sum(len(out) for c in conns if (out := c.out) is not None),
             "open_connections": len(self._conns),
             "max_connections": self.max_connections,
             "evicted_idle_connections": self._evicted,
