@@ -21,7 +21,7 @@ from treadle.limits import Limits
 from treadle.testing import running
 from treadle.wsgi import Environ, StartResponse
 
-from ._fill import fillers, filling, get, pattern_app, read_in_order
+from ._fill import fillers, filling, get, pattern, pattern_app, read_in_order
 from ._proc import TREADLE, spawned
 from ._wire import Client
 from .conftest import wait_until
@@ -164,6 +164,34 @@ def test_a_buffered_response_is_drained_in_order_over_tls(certs: dict[str, Path]
             assert server.stats()["send_buffer_bytes"] > 0
             read_in_order(slow, [*fillers(), "one", "two"])
             assert slow.request(get("three", 100)).body.startswith(b"thre")
+        finally:
+            slow.close()
+
+
+def test_a_steady_tls_reader_of_a_buffered_response_is_not_cut_off(
+    certs: dict[str, Path],
+) -> None:
+    """TLS writes are all or nothing; the poller sends a record at a time, so a client reading
+    slowly but steadily makes progress that counts against the send deadline: here 100 KB at
+    40 KB/s, past a 1 s deadline, through small socket buffers."""
+    limits = Limits(timeout=1.0)
+    with running(pattern_app, ssl_context=_context(certs), threads=1, limits=limits) as server:
+        server.sockets[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # inherited
+        host, port = server.bind_addr[:2]
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(5)
+        raw.connect((host, port))
+        slow = _client_context(certs).wrap_socket(raw, server_hostname=host)
+        try:
+            slow.sendall(get("one", 100_000, extra=b"Connection: close\r\n"))
+            data = b""
+            started = time.monotonic()
+            while chunk := slow.recv(4096):
+                data += chunk
+                time.sleep(0.1)  # the reader's pace: 40 KB/s at most
+            assert data.partition(b"\r\n\r\n")[2] == pattern("one", 100_000)
+            assert time.monotonic() - started > 2 * limits.timeout
         finally:
             slow.close()
 

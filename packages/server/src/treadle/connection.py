@@ -88,6 +88,7 @@ class HttpConnection:
         "remote_addr",
         "remote_port",
         "requests",
+        "retry_size",
         "scanned",
         "server",
         "socket",
@@ -131,6 +132,7 @@ class HttpConnection:
         self.out: bytearray | None = None  # response bytes the socket did not take yet
         self.closing = False  # close gracefully once ``out`` is sent
         self.progress_at = 0.0  # when the client last took bytes of ``out``
+        self.retry_size = 0  # a TLS write of this many bytes of ``out`` would block
 
     @property
     def idle(self) -> bool:
@@ -371,6 +373,9 @@ class HttpConnection:
         if self.out is not None:
             output.send_behind(self, data)
             return
+        if self.tls is not None and len(data) > output.TLS_RECORD:
+            output.send_records(self, data)
+            return
         try:
             sent = self.socket.send(data)
         except _WOULD_BLOCK:
@@ -378,7 +383,7 @@ class HttpConnection:
         except OSError as exc:
             raise ClientGone(str(exc)) from exc
         if sent != len(data):
-            output.send_rest(self, memoryview(data)[sent:])
+            output.send_rest(self, memoryview(data)[sent:], len(data))
 
     def close(self) -> None:
         if self.closed:

@@ -57,19 +57,39 @@ STALL_GRACE = 0.02
 PROGRESS_INTERVAL = 0.5
 # A non-blocking send that cannot go on now, on a plain or a TLS socket.
 _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+# Python's TLS writes are all or nothing (OpenSSL's partial writes are not enabled), and one
+# that would block must be retried with the same bytes, at least as many: so a TLS connection
+# writes at most a record at a time (OpenSSL makes a system call per record anyway), and each
+# record that leaves is progress a slow reader has made, not just the last of a large write.
+TLS_RECORD = 16384
 
 
 # -- worker side ---------------------------------------------------------------------------------
 
 
-def send_rest(conn: HttpConnection, rest: memoryview) -> None:
-    """The socket took only part of a send and nothing was buffered: buffer ``rest``, once
-    what is left of it fits."""
+def send_rest(conn: HttpConnection, rest: memoryview, attempted: int) -> None:
+    """The socket did not take ``rest``, the end of what was written (``attempted``: how many
+    bytes the last send tried), and nothing is buffered: buffer it, once what is left fits."""
+    if conn.tls is not None:
+        conn.retry_size = attempted
     limit = conn.server.limits.send_buffer_size
     if len(rest) > limit:
         rest = rest[send_slowly(conn, rest, limit) :]
     if rest:
         conn.out = bytearray(rest)
+
+
+def send_records(conn: HttpConnection, data: bytes) -> None:
+    """A TLS write of more than a record, nothing buffered: a record at a time."""
+    with memoryview(data) as view:
+        pos = 0
+        try:
+            while pos < len(view):
+                pos += _send_once(conn, view[pos:])
+        except _WOULD_BLOCK:
+            send_rest(conn, view[pos:], conn.retry_size)
+        except OSError as exc:
+            raise ClientGone(str(exc)) from exc
 
 
 def send_behind(conn: HttpConnection, data: bytes) -> None:
@@ -93,7 +113,6 @@ def send_slowly(conn: HttpConnection, data: bytes | bytearray | memoryview, keep
     """Send ``data`` until at most ``keep`` bytes of it are left; how many were sent. A client
     that takes no bytes for ``timeout`` seconds is gone; one that takes none for
     ``STALL_GRACE`` stalls the worker, which the pool may replace."""
-    sock = conn.socket
     poller = select.poll()
     poller.register(conn.fd, select.POLLOUT)
     timeout = conn.server.limits.timeout
@@ -112,7 +131,7 @@ def send_slowly(conn: HttpConnection, data: bytes | bytearray | memoryview, keep
                         worker = current
                         conn.server.requests.stall(worker)
                 try:
-                    sent = sock.send(view[pos:])
+                    sent = _send_once(conn, view[pos:])
                 except _WOULD_BLOCK:
                     sent = 0
                 except OSError as exc:
@@ -136,11 +155,11 @@ def flush(conn: HttpConnection) -> int:
     out = conn.out
     if out is None:
         return 0
-    sock = conn.socket
     total = 0
     try:
         while out:
-            sent = sock.send(out)
+            with memoryview(out) as view:
+                sent = _send_once(conn, view)
             if not sent:
                 break
             del out[:sent]
@@ -156,6 +175,17 @@ def flush(conn: HttpConnection) -> int:
     if not out:
         conn.out = None
     return total
+
+
+def _send_once(conn: HttpConnection, view: memoryview) -> int:
+    """One send from the start of ``view``: all of it on a plain socket; on TLS a record, or
+    as many bytes as the write that would block, which OpenSSL wants again."""
+    if conn.tls is None:
+        return conn.socket.send(view)
+    size = conn.retry_size = max(conn.retry_size, min(len(view), TLS_RECORD))
+    sent = conn.socket.send(view[:size])
+    conn.retry_size = 0
+    return sent
 
 
 # -- acceptor side -------------------------------------------------------------------------------
