@@ -286,11 +286,12 @@ class HttpConnection:
             self.requests += 1
             if server.access_logging:
                 log_request(req)
+            if self.out is not None:
+                self.active = req  # its response is still leaving (named if a stop cuts it)
             if req.close_connection:  # stopping made it so, if this response was sent after
                 self.close_gracefully()
                 return served
             if self.out is not None:  # the client is not reading: it gets nothing more now
-                self.active = req  # its response is still being sent (for the stop's log)
                 self.park(State.SEND)
                 return served
             if self.tls is not None:

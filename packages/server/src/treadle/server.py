@@ -15,7 +15,8 @@ spinning on a listener that stays readable. Both are logged at most once a secon
 ``stop(timeout)`` is graceful: it accepts what already waits in the listen backlog and closes
 the listeners, closes idle keep-alive connections, gives a connection whose first request has
 not arrived yet ``FIRST_REQUEST_GRACE`` for it, serves every request that has arrived (with
-``Connection: close``) and lets in-flight ones finish until the deadline, which ``hurry()``
+``Connection: close``) and lets in-flight ones finish, and buffered responses leave (state
+SEND: a connection still sending is busy, never idle), until the deadline, which ``hurry()``
 (a second signal) brings forward to now. What it cuts at the deadline it names in the log,
 and a last line says how the server stopped. With ``shared_listeners`` (other processes accept
 on the same sockets: treadle's supervisor, gunicorn) the backlog is left to them.
