@@ -209,3 +209,53 @@ def test_the_connection_limit_never_evicts_a_connection_still_sending(
         assert idle.at_eof()  # the idle one made room
         read_in_order(slow, fillers())
         assert slow.read_response().body == pattern("one", SIZE)
+
+
+def test_100_continue_after_a_buffered_response_arrives_in_order(
+    make_server: ServerFactory, connect: Connect
+) -> None:
+    """The interim response is written once the response before it has left (the socket
+    buffers may still be full then: it waits in the output buffer, in state BODY)."""
+    with make_server(pattern_app, threads=1) as srv:
+        slow = non_reader(
+            connect,
+            srv,
+            b"POST /cont?size=10 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 5\r\n\r\n",
+        )
+        wait_until(parked_sending(srv))
+        read_in_order(slow, fillers())
+        assert slow.read_response().status == 100
+        slow.send(b"hello")
+        assert slow.read_response().body == pattern("cont", 10)
+
+
+def test_100_continue_the_socket_cannot_take_waits_in_the_poller(
+    make_server: ServerFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interim response goes into the output buffer as if the socket were full: the
+    connection waits for writability in state BODY, sends it, then reads the body."""
+    from treadle import output
+    from treadle.connection import HttpConnection
+    from treadle.request import CONTINUE
+
+    sendall = HttpConnection.sendall
+
+    def full_for_continue(conn: HttpConnection, data: bytes) -> None:
+        if data == CONTINUE and conn.out is None:
+            output.send_rest(conn, memoryview(data), len(data))  # the socket took none of it
+            return
+        sendall(conn, data)
+
+    monkeypatch.setattr(HttpConnection, "sendall", full_for_continue)
+    with make_server(pattern_app, threads=1) as srv:
+        client = connect(srv)
+        client.send(
+            b"POST /cont?size=10 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 5\r\n\r\n"
+        )
+        assert client.read_response().status == 100
+        assert srv.stats()["busy_threads"] == 0  # the body is awaited in the poller
+        client.send(b"hello")
+        assert client.read_response().body == pattern("cont", 10)
+        assert client.request(get("next", 10)).body == pattern("next", 10)
