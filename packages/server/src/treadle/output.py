@@ -25,9 +25,11 @@ gracefully (LINGER). So a connection holds at most one response's tail in memory
 An interim ``100 Continue`` that cannot leave at once waits the same way, in state BODY: the
 connection is watched for writability until it is out, then for the body.
 
-TLS: OpenSSL wants a write that would block retried with the same bytes (Python lets their
-address move: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). The buffer always starts with the bytes of
-the last attempt, and only grows at its end, so every later send is that retry.
+TLS: Python's TLS writes are all or nothing, and OpenSSL wants one that would block retried
+with the same bytes, at least as many (their address may move: Python sets
+SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). So a TLS connection writes a record at a time, keeping the
+size of a write that would block (``conn.retry_size``) for its retry; the buffer loses bytes
+from its start only after a write went through, and grows only at its end.
 """
 
 from __future__ import annotations
