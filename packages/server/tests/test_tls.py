@@ -171,9 +171,10 @@ def test_a_buffered_response_is_drained_in_order_over_tls(certs: dict[str, Path]
 def test_a_steady_tls_reader_of_a_buffered_response_is_not_cut_off(
     certs: dict[str, Path],
 ) -> None:
-    """TLS writes are all or nothing; the poller sends a record at a time, so a client reading
-    slowly but steadily makes progress that counts against the send deadline: here 100 KB at
-    40 KB/s, past a 1 s deadline, through small socket buffers."""
+    """TLS writes are all or nothing; the poller sends buffered bytes a record at a time, so a
+    client reading slowly but steadily makes progress that counts against the send deadline:
+    here 100 KB written in 10 pieces and read at 40 KB/s, past a 1 s deadline, through small
+    socket buffers."""
     limits = Limits(timeout=1.0)
     with running(pattern_app, ssl_context=_context(certs), threads=1, limits=limits) as server:
         server.sockets[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # inherited
@@ -184,7 +185,7 @@ def test_a_steady_tls_reader_of_a_buffered_response_is_not_cut_off(
         raw.connect((host, port))
         slow = _client_context(certs).wrap_socket(raw, server_hostname=host)
         try:
-            slow.sendall(get("one", 100_000, extra=b"Connection: close\r\n"))
+            slow.sendall(b"GET /one?size=100000&pieces=10 HTTP/1.0\r\n\r\n")  # no chunks
             data = b""
             started = time.monotonic()
             while chunk := slow.recv(4096):

@@ -374,9 +374,6 @@ class HttpConnection:
         if self.out is not None:
             output.send_behind(self, data)
             return
-        if self.tls is not None and len(data) > output.TLS_RECORD:
-            output.send_records(self, data)
-            return
         try:
             sent = self.socket.send(data)
         except _WOULD_BLOCK:

@@ -27,9 +27,11 @@ connection is watched for writability until it is out, then for the body.
 
 TLS: Python's TLS writes are all or nothing, and OpenSSL wants one that would block retried
 with the same bytes, at least as many (their address may move: Python sets
-SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). So a TLS connection writes a record at a time, keeping the
-size of a write that would block (``conn.retry_size``) for its retry; the buffer loses bytes
-from its start only after a write went through, and grows only at its end.
+SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). The size of a write that would block is kept
+(``conn.retry_size``) for its retry; past it, the slow path writes a record at a time. The
+buffer loses bytes from its start only after a write went through, and grows only at its end.
+(The hot path writes a response whole, in one call, as before: the retry of a large write that
+would block is one unit, whose progress shows only when all of it has left.)
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ PROGRESS_INTERVAL = 0.5
 # A non-blocking send that cannot go on now, on a plain or a TLS socket.
 _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 # Python's TLS writes are all or nothing (OpenSSL's partial writes are not enabled), and one
-# that would block must be retried with the same bytes, at least as many: so a TLS connection
-# writes at most a record at a time (OpenSSL makes a system call per record anyway), and each
-# record that leaves is progress a slow reader has made, not just the last of a large write.
+# that would block must be retried with the same bytes, at least as many. Past that retry, the
+# slow path writes a TLS connection's bytes a record at a time, so that each record that leaves
+# is progress a slow reader has made, not just the last byte of the whole buffer.
 TLS_RECORD = 16384
 
 
@@ -79,19 +81,6 @@ def send_rest(conn: HttpConnection, rest: memoryview, attempted: int) -> None:
         rest = rest[send_slowly(conn, rest, limit) :]
     if rest:
         conn.out = bytearray(rest)
-
-
-def send_records(conn: HttpConnection, data: bytes) -> None:
-    """A TLS write of more than a record, nothing buffered: a record at a time."""
-    with memoryview(data) as view:
-        pos = 0
-        try:
-            while pos < len(view):
-                pos += _send_once(conn, view[pos:])
-        except _WOULD_BLOCK:
-            send_rest(conn, view[pos:], conn.retry_size)
-        except OSError as exc:
-            raise ClientGone(str(exc)) from exc
 
 
 def send_behind(conn: HttpConnection, data: bytes) -> None:
