@@ -63,8 +63,8 @@ def test_clients_that_pipeline_and_never_read_do_not_starve_a_newcomer(
     deadline, not before."""
     timeout = 4.0
     with make_server(pattern_app, threads=2, limits=Limits(timeout=timeout)) as srv:
+        sent = time.monotonic()  # before any hog is parked: none may be closed before + timeout
         hogs = [non_reader(connect, srv, size=16_384, answered=False) for _ in range(6)]
-        sent = time.monotonic()
         poller = select.poll()
         for hog in hogs:
             poller.register(hog.sock, select.POLLIN)
