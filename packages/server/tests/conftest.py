@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -25,6 +26,14 @@ def hello_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
     body = environ["wsgi.input"].read()
     start_response("200 OK", [("Content-Type", "text/plain"), ("X-Path", environ["PATH_INFO"])])
     return [b"hello " + environ["PATH_INFO"].encode("latin-1") + b" " + body]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` (server stats, typically) until it holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
 
 
 class BlockingApp:
@@ -61,9 +70,20 @@ def server() -> Iterator[HttpServer]:
 def connect() -> Iterator[Callable[..., Client]]:
     clients: list[Client] = []
 
-    def _connect(srv: HttpServer, timeout: float = 5.0, **kwargs: Any) -> Client:
+    def _connect(
+        srv: HttpServer, timeout: float = 5.0, rcvbuf: int | None = None, **kwargs: Any
+    ) -> Client:
+        """``rcvbuf``: the receive buffer, set before connecting (set after, on loopback, it
+        leaves a window the sender can only probe, slower by the second)."""
         host, port = srv.bind_addr[:2]
-        client = Client(socket.create_connection((host, port), timeout=timeout))
+        if rcvbuf is None:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.settimeout(timeout)
+            sock.connect((host, port))
+        client = Client(sock)
         clients.append(client)
         return client
 

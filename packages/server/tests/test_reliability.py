@@ -170,9 +170,9 @@ def test_defect5_steady_reader_without_pollout_is_not_cut_off(
     make_server: ServerFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The send deadline is for progress (bytes the client took), not for readiness."""
-    from treadle import connection
+    from treadle import output
 
-    monkeypatch.setattr(connection.select, "poll", _LatePollout)
+    monkeypatch.setattr(output.select, "poll", _LatePollout)
     with make_server(routes, limits=Limits(timeout=0.5)) as srv:
         sock = socket.create_connection(srv.bind_addr[:2], timeout=10.0)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

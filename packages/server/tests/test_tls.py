@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 import ssl
 import subprocess
@@ -20,8 +21,10 @@ from treadle.limits import Limits
 from treadle.testing import running
 from treadle.wsgi import Environ, StartResponse
 
+from ._fill import fillers, filling, get, pattern, pattern_app, read_in_order
 from ._proc import TREADLE, spawned
 from ._wire import Client
+from .conftest import wait_until
 
 KEYS = ("wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN")
 
@@ -132,6 +135,66 @@ def test_chunked_upload_with_100_continue_over_tls(https: str, certs: dict[str, 
     response = client.read_response()
     assert json.loads(response.body)["body"] == "hello world"
     client.close()
+
+
+def test_a_buffered_response_is_drained_in_order_over_tls(certs: dict[str, Path]) -> None:
+    """A client that reads nothing for a while: the tail of the response at hand waits in the
+    output buffer (OpenSSL asked for the write again, with the same bytes) and the worker is
+    free; then the client reads every response, in order, every byte (see output.py)."""
+    with running(pattern_app, ssl_context=_context(certs), threads=1) as server:
+
+        def parked() -> bool:
+            stats = server.stats()
+            idle = stats["busy_threads"] == 0 and stats["stalled_threads"] == 0
+            return idle and stats["sending_connections"] == 1
+
+        host, port = server.bind_addr[:2]
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(10)
+        raw.connect((host, port))
+        slow = Client(_client_context(certs).wrap_socket(raw, server_hostname=host))
+        try:
+            # One request first: reading its answer also reads the session tickets, so that
+            # readability then means the answers to the pipelined requests have begun.
+            assert slow.request(get("hi", 16)).status == 200
+            slow.send(filling(get("one"), get("two", pieces=9)))
+            assert select.select([slow.sock], [], [], 5.0)[0]
+            wait_until(parked)
+            assert server.stats()["send_buffer_bytes"] > 0
+            read_in_order(slow, [*fillers(), "one", "two"])
+            assert slow.request(get("three", 100)).body.startswith(b"thre")
+        finally:
+            slow.close()
+
+
+def test_a_steady_tls_reader_of_a_buffered_response_is_not_cut_off(
+    certs: dict[str, Path],
+) -> None:
+    """TLS writes are all or nothing; the poller sends buffered bytes a record at a time, so a
+    client reading slowly but steadily makes progress that counts against the send deadline:
+    here 100 KB written in 10 pieces and read at 40 KB/s, past a 1 s deadline, through small
+    socket buffers."""
+    limits = Limits(timeout=1.0)
+    with running(pattern_app, ssl_context=_context(certs), threads=1, limits=limits) as server:
+        server.sockets[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # inherited
+        host, port = server.bind_addr[:2]
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(5)
+        raw.connect((host, port))
+        slow = _client_context(certs).wrap_socket(raw, server_hostname=host)
+        try:
+            slow.sendall(b"GET /one?size=100000&pieces=10 HTTP/1.0\r\n\r\n")  # no chunks
+            data = b""
+            started = time.monotonic()
+            while chunk := slow.recv(4096):
+                data += chunk
+                time.sleep(0.1)  # the reader's pace: 40 KB/s at most
+            assert data.partition(b"\r\n\r\n")[2] == pattern("one", 100_000)
+            assert time.monotonic() - started > 2 * limits.timeout
+        finally:
+            slow.close()
 
 
 def test_plain_http_on_the_tls_port_gets_a_plain_400(https: str) -> None:

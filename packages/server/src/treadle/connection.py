@@ -11,6 +11,9 @@ worker ever waits on a client, and idle keep-alive connections cost a poller ent
     HANDSHAKE the TLS handshake is done          HEAD (TLS listeners only; see tls.py)
     HEAD      a blank line ends a head           dispatch to a worker
     BODY      the body receiver is complete      dispatch (the request is pending)
+    SEND      the output buffer is sent          dispatch, HEAD, or LINGER after a final
+                                                 response (a client that does not read; see
+                                                 output.py: no worker waits for it)
     LINGER    the client closes, or a deadline   close (after a final response, drain what
                                                  the client still sends so it never sees RST)
 
@@ -23,20 +26,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
 import socket
 import ssl
-import threading
 import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from . import edge
+from . import edge, output
 from .accesslog import log_refusal, log_request
 from .errors import ClientGone, HttpError, RequestTimeout
 from .parser import check_partial_head, find_head_end, skip_empty_lines
 from .request import HttpRequest, error_response
-from .workers import WorkerThread
 
 if TYPE_CHECKING:
     from .server import HttpServer
@@ -44,13 +44,6 @@ if TYPE_CHECKING:
 error_log = logging.getLogger("treadle.error")
 
 RECV_SIZE = 65536
-# A send that cannot go on for this long means the client is not reading (a fast reader frees
-# room within a round trip): the worker is then reported stalled and may be replaced.
-STALL_GRACE = 0.02
-# While stalled, how often a send is tried whatever the poller says: Linux reports POLLOUT only
-# once much of a large send buffer drains, so a slow but steady reader shows no readiness for
-# seconds while it does take bytes. Progress is bytes sent, not readiness.
-PROGRESS_INTERVAL = 0.5
 # A non-blocking send or receive that cannot go on now, on a plain or a TLS socket.
 _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
@@ -61,6 +54,7 @@ class State(Enum):
     LINGER = 3
     HANDSHAKE = 4
     PROXY = 5
+    SEND = 6
 
 
 _BEFORE_A_REQUEST = frozenset((State.HEAD, State.HANDSHAKE, State.PROXY))
@@ -72,6 +66,7 @@ class Ready(Enum):
     WAIT = 1  # park it again
     DISPATCH = 2  # queue it for a worker
     CLOSED = 3  # it is gone (or it parked itself to linger)
+    PARKED = 4  # it parked itself (its response is out: for its next request, or to linger)
 
 
 class HttpConnection:
@@ -80,16 +75,20 @@ class HttpConnection:
         "active",
         "buf",
         "closed",
+        "closing",
         "deadline",
         "error",
         "fd",
         "head_started",
+        "out",
         "parked_at",
         "pending",
+        "progress_at",
         "registered",
         "remote_addr",
         "remote_port",
         "requests",
+        "retry_size",
         "scanned",
         "server",
         "socket",
@@ -130,6 +129,10 @@ class HttpConnection:
         self.head_started = 0.0
         self.closed = False
         self.registered = False  # in the poller (its business)
+        self.out: bytearray | None = None  # response bytes the socket did not take yet
+        self.closing = False  # close gracefully once ``out`` is sent
+        self.progress_at = 0.0  # when the client last took bytes of ``out``
+        self.retry_size = 0  # a TLS write of this many bytes of ``out`` would block
 
     @property
     def idle(self) -> bool:
@@ -138,10 +141,11 @@ class HttpConnection:
 
     @property
     def has_request(self) -> bool:
-        """A request is being answered, or some of one has arrived."""
+        """A request is being answered (or its response sent), or some of one has arrived."""
         return (
             self.active is not None
             or self.pending is not None
+            or self.out is not None
             or (self.state is State.HEAD and bool(self.buf))
         )
 
@@ -153,6 +157,8 @@ class HttpConnection:
     # -- acceptor side ---------------------------------------------------------------------------
 
     def on_readable(self) -> Ready:
+        if self.out is not None:
+            return output.on_writable(self)  # parked for writability: the response goes first
         if self.state is State.HANDSHAKE:
             return edge.handshake(self)
         if self.state is State.PROXY:
@@ -280,8 +286,13 @@ class HttpConnection:
             self.requests += 1
             if server.access_logging:
                 log_request(req)
+            if self.out is not None:
+                self.active = req  # its response is still leaving (named if a stop cuts it)
             if req.close_connection:  # stopping made it so, if this response was sent after
                 self.close_gracefully()
+                return served
+            if self.out is not None:  # the client is not reading: it gets nothing more now
+                self.park(State.SEND)
                 return served
             if self.tls is not None:
                 self.buf += self.take_pending()
@@ -334,10 +345,17 @@ class HttpConnection:
             self.deadline = now + limits.timeout
         else:
             self.deadline = now + limits.linger_timeout
+        if self.out is not None:  # SEND, or BODY after a 100 Continue that has not left yet
+            output.arm(self, now)
         self.server.park(self)
 
     def close_gracefully(self) -> None:
         """Close after a final response without risking a reset that eats it."""
+        if self.out is not None:  # the response is not all out: the poller sends it first
+            self.closing = True
+            self.buf = b""
+            self.park(State.SEND)
+            return
         if isinstance(self.socket, ssl.SSLSocket):
             # close_notify, without waiting for the client's: then the TCP half-close.
             with contextlib.suppress(OSError):
@@ -351,8 +369,11 @@ class HttpConnection:
         self.park(State.LINGER)
 
     def sendall(self, data: bytes) -> None:
-        """Send everything. A client that takes no bytes for ``timeout`` seconds is gone; one
-        that takes none for ``STALL_GRACE`` stalls the worker, which the pool may replace."""
+        """Send everything, or leave what the socket does not take now in the output buffer
+        (bounded; see output.py). A response that leaves in one send costs one ``send``."""
+        if self.out is not None:
+            output.send_behind(self, data)
+            return
         try:
             sent = self.socket.send(data)
         except _WOULD_BLOCK:
@@ -360,46 +381,13 @@ class HttpConnection:
         except OSError as exc:
             raise ClientGone(str(exc)) from exc
         if sent != len(data):
-            self._send_slowly(memoryview(data)[sent:])
-
-    def _send_slowly(self, view: memoryview) -> None:
-        sock = self.socket
-        poller = select.poll()
-        poller.register(self.fd, select.POLLOUT)
-        timeout = self.server.limits.timeout
-        last_progress = time.monotonic()
-        wait = STALL_GRACE
-        worker: WorkerThread | None = None
-        try:
-            while view:
-                writable = poller.poll(wait * 1000)
-                if not writable and worker is None:
-                    current = threading.current_thread()
-                    if isinstance(current, WorkerThread):
-                        worker = current
-                        self.server.requests.stall(worker)
-                try:
-                    sent = sock.send(view)
-                except _WOULD_BLOCK:
-                    sent = 0
-                except OSError as exc:
-                    raise ClientGone(str(exc)) from exc
-                now = time.monotonic()
-                if sent:
-                    view = view[sent:]
-                    last_progress = now
-                elif now - last_progress >= timeout:
-                    raise ClientGone("client did not read the response in time")
-                if worker is not None:
-                    wait = min(PROGRESS_INTERVAL, max(0.001, last_progress + timeout - now))
-        finally:
-            if worker is not None:
-                self.server.requests.unstall(worker)
+            output.send_rest(self, memoryview(data)[sent:], len(data))
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.out = None
         self.server.forget(self)
         with contextlib.suppress(OSError):
             self.socket.close()

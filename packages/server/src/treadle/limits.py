@@ -30,6 +30,11 @@ KEEP_ALIVE_TIMEOUT = 5.0
 TIMEOUT = 10.0
 # How long a closing connection is drained after the final response (lingering close).
 LINGER_TIMEOUT = 2.0
+# Response bytes one connection may hold in memory for a client that is not reading, on top of
+# the kernel's socket buffers: a response whose tail fits never holds a worker (see output.py).
+# waitress spools pending output past 1 MiB (outbuf_overflow); a quarter of that keeps 1,000
+# such clients under 256 MiB. 0: a worker waits for every byte to leave.
+SEND_BUFFER_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +50,13 @@ class Limits:
     keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT
     timeout: float = TIMEOUT
     linger_timeout: float = LINGER_TIMEOUT
+    send_buffer_size: int = SEND_BUFFER_SIZE
 
     def __post_init__(self) -> None:
         for name in ("max_request_line", "max_field_line", "max_header_count", "max_head_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("max_body_size", "body_spool_size", "body_memory_budget"):
+        for name in ("max_body_size", "body_spool_size", "body_memory_budget", "send_buffer_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         for name in ("timeout", "linger_timeout", "min_upload_rate"):

@@ -15,7 +15,8 @@ spinning on a listener that stays readable. Both are logged at most once a secon
 ``stop(timeout)`` is graceful: it accepts what already waits in the listen backlog and closes
 the listeners, closes idle keep-alive connections, gives a connection whose first request has
 not arrived yet ``FIRST_REQUEST_GRACE`` for it, serves every request that has arrived (with
-``Connection: close``) and lets in-flight ones finish until the deadline, which ``hurry()``
+``Connection: close``) and lets in-flight ones finish, and buffered responses leave (state
+SEND: a connection still sending is busy, never idle), until the deadline, which ``hurry()``
 (a second signal) brings forward to now. What it cuts at the deadline it names in the log,
 and a last line says how the server stopped. With ``shared_listeners`` (other processes accept
 on the same sockets: treadle's supervisor, gunicorn) the backlog is left to them.
@@ -421,15 +422,17 @@ class HttpServer:
                 self._accept(listener)
                 continue
             conn = self._conns.get(fd)
-            if conn is None:
-                continue
-            try:
+            if conn is not None:
                 self._on_ready(conn)
-            except Exception:  # the acceptor outlives whatever one connection does
-                error_log.exception("unexpected error on a connection from %s", conn.remote_addr)
-                conn.close()
 
     def _on_ready(self, conn: HttpConnection) -> None:
+        try:
+            self._advance(conn)
+        except Exception:  # the acceptor outlives whatever one connection does
+            error_log.exception("unexpected error on a connection from %s", conn.remote_addr)
+            conn.close()
+
+    def _advance(self, conn: HttpConnection) -> None:
         assert self._poller is not None
         conn.parked_at = 0.0  # fired: it is ours until parked again
         outcome = conn.on_readable()
@@ -552,7 +555,10 @@ class HttpServer:
         for conn in list(self._conns.values()):
             if conn.parked_at and conn.deadline <= now:
                 self._poller.discard(conn)
-                conn.expire(now)
+                if conn.out is not None:
+                    self._on_ready(conn)  # a send is tried whatever the poller said (output.py)
+                else:
+                    conn.expire(now)
 
     def interrupt(self) -> None:
         """Make ``start()`` return soon (safe from a signal handler, even one that arrives
@@ -600,6 +606,8 @@ class HttpServer:
             "queue_size": pool.queue_size,
             "parked_connections": sum(1 for c in conns if c.parked_at),
             "receiving_connections": sum(1 for c in conns if c.parked_at and c.receiving),
+            "sending_connections": sum(1 for c in conns if c.out is not None),
+            "send_buffer_bytes": sum(len(out) for c in conns if (out := c.out) is not None),
             "open_connections": len(self._conns),
             "max_connections": self.max_connections,
             "evicted_idle_connections": self._evicted,

@@ -11,10 +11,11 @@ thread is counted exactly once: ``_backlog - _idle`` is the work that no thread 
 while it is positive the pool adds threads up to its limit. A thread above ``min`` that sat
 idle for ``idle_timeout`` seconds leaves.
 
-A worker whose client stopped reading is *stalled* (see ``HttpConnection.sendall``): it still
-waits, within the send deadline, but it no longer counts against the pool's limit, so the
-pool may start a replacement for it, up to ``2 * max`` threads in all. Six clients that never
-read a large response therefore cannot starve a seventh on five threads.
+A response that fits the connection's output buffer never makes a worker wait (output.py).
+A worker writing past it to a client that stopped reading is *stalled*: it still waits,
+within the send deadline, but it no longer counts against the pool's limit, so the pool may
+start a replacement for it, up to ``2 * max`` threads in all. Six clients that never read a
+large response therefore cannot starve a seventh on five threads.
 
 A worker never dies of what it runs: an application's ``BaseException`` of any kind fails one
 response (``HttpRequest.respond``), anything else fails one connection. Should a thread end
