@@ -17,7 +17,7 @@ from tests._canned import BASELINE, json_ok, judged, plain
 from treadle_conformance.model import Level
 from treadle_conformance.runner import run
 from treadle_conformance.scenarios import CATALOGUE, by_id
-from treadle_conformance.target import Settings, Target
+from treadle_conformance.target import Settings, Target, free_port
 
 S = by_id()
 
@@ -211,3 +211,11 @@ def test_rfc9113_3_4_a_server_speaking_http2_may_answer_the_preface_with_setting
 def test_a_settings_frame_is_no_answer_where_the_scenario_sent_http1() -> None:
     frame = judged(S["RL-ORIGIN"], SETTINGS, after=None)
     assert frame.unsafe and frame.strict == "miss"
+
+
+def test_parallel_requests_refused_are_not_served() -> None:
+    # Nothing listens on the port: every one of the 12 parallel requests is refused, which
+    # is a miss, not a pass for finishing quickly.
+    target = Target("127.0.0.1", free_port(), reflect=True, baseline=BASELINE)
+    result = run(S["CONC-PARALLEL-SLEEPS"], target)
+    assert result.strict == "miss" and "ConnectionRefusedError" in result.strict_reason

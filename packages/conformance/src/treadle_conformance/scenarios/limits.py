@@ -26,7 +26,7 @@ from treadle_conformance.scenarios._kit import (
     saw,
 )
 from treadle_conformance.target import Target
-from treadle_conformance.wire import Wire
+from treadle_conformance.wire import ResponseError, Wire
 
 # A server configured with a 10 s timeout closes at 10 s and a little: the bound is the
 # configured timeout plus this grace, not the timeout itself.
@@ -296,7 +296,10 @@ def _parallel(target: Target, _scale: float) -> str | None:
     errors: list[str] = []
 
     def one(i: int) -> None:
-        why = _served(target, f"/_/sleep?ms=200&i={i}", 5.0)
+        try:
+            why = _served(target, f"/_/sleep?ms=200&i={i}", 5.0)
+        except (OSError, ResponseError) as exc:  # refused, reset, or garbage: not served
+            why = f"request {i + 1}: {type(exc).__name__}: {exc}"
         if why:
             errors.append(why)
 
