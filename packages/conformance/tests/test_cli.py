@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,3 +115,37 @@ def test_reports_junit_json_and_html(tmp_path: Path) -> None:
     assert got.count(b"HTTP/1.1 200 ") == 3
     page = (tmp_path / "conformance.html").read_text()
     assert "<details" in page and "pipelining" in page
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_ends_the_run_and_the_server_it_started(tmp_path: Path) -> None:
+    pidfile = tmp_path / "server.pid"
+    server = (
+        f"sh -c 'echo $$ > {shlex.quote(str(pidfile))}; exec {PY} -m treadle --threads 5 "
+        "--bind 127.0.0.1:{port} treadle_conformance.reflect:app'"
+    )
+    # A scenario that waits out the server's head timeout: the run is inside it when signalled.
+    args = ["--server-cmd", server, "-k", "TIME-SLOW-HEAD-CLOSED", "-v", "--idle-bound", "30"]
+    args += ["--report-dir", str(tmp_path)]
+    with subprocess.Popen(
+        [sys.executable, "-u", "-m", "treadle_conformance", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as run:
+        assert run.stdout is not None
+        seen = ""
+        # pytest -v names a test as it starts it (the line ends when the test does).
+        while "TIME-SLOW-HEAD-CLOSED" not in seen and (char := run.stdout.read(1)):
+            seen += char
+        run.terminate()
+        rest = run.communicate(timeout=60)[0]
+    server_pid = int(pidfile.read_text())
+    try:
+        os.kill(server_pid, signal.SIGTERM)  # it should be gone; if not, end it and fail
+    except ProcessLookupError:
+        left = False
+    else:
+        left = True
+    assert not left, "the server outlived the run"
+    assert run.returncode != 0, rest

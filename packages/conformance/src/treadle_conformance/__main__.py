@@ -5,7 +5,8 @@
 
 Runs the suite through pytest, so the output ends with pytest's summary line. Exit status: 0
 when every case is safe and every MUST is met, 1 when not, 6 when the target cannot be started
-or does not answer, 7 when it dies during the run, 4 for a usage error. Reports go to
+or does not answer, 7 when it dies during the run, 4 for a usage error. SIGTERM stops a run as
+Ctrl-C does, ending the servers and proxies it started. Reports go to
 `reports/` unless told otherwise: conformance.json (with the raw bytes), conformance.html and
 JUnit XML conformance.xml.
 """
@@ -17,6 +18,8 @@ import os
 import sys
 
 import pytest
+
+from treadle_conformance.target import sigterm_as_interrupt
 
 REPORT_DIR = "reports"
 
@@ -62,6 +65,11 @@ def report_arguments(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     quiet = [] if any(a.startswith("-v") or a.startswith("-q") for a in args) else ["-q"]
+    with sigterm_as_interrupt():
+        return _pytest(args, quiet)
+
+
+def _pytest(args: list[str], quiet: list[str]) -> int:
     return int(
         pytest.main(
             [

@@ -36,6 +36,7 @@ from treadle_conformance.target import (
     PROXY_SENTINEL,
     Settings,
     TargetError,
+    sigterm_as_interrupt,
     started,
     treadle_command,
 )
@@ -531,10 +532,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in names if n not in ALL]
     if unknown:
         parser.error(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
+    with sigterm_as_interrupt():
+        runs = _run_servers(names, args.idle_bound)
+    Path(args.out).write_text(markdown(runs), encoding="utf-8")
+    print(f"wrote {args.out}")
+    treadle = next((r.results for r in runs if r.name == "treadle"), [])
+    return 1 if any(r.gating_failure for r in treadle) else 0
+
+
+def _run_servers(names: list[str], idle_bound: float) -> list[Run]:
     runs = []
     for name in names:
         print(f"{name}: running {len(CATALOGUE)} scenarios ...", flush=True)
-        run_ = run_server(name, args.idle_bound)
+        run_ = run_server(name, idle_bound)
         runs.append(run_)
         if run_.missing:
             print(f"{name}: skipped, {run_.missing}", flush=True)
@@ -544,10 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{name}: {run_.seconds:.0f} s; " + ", ".join(f"{v} {k}" for k, v in t.items()),
             flush=True,
         )
-    Path(args.out).write_text(markdown(runs), encoding="utf-8")
-    print(f"wrote {args.out}")
-    treadle = next((r.results for r in runs if r.name == "treadle"), [])
-    return 1 if any(r.gating_failure for r in treadle) else 0
+    return runs
 
 
 if __name__ == "__main__":

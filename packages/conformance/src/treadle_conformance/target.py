@@ -265,6 +265,21 @@ def from_url(url: str, settings: Settings | None = None) -> Target:
     return Target(parts.hostname, port, name=url, scheme=parts.scheme, settings=settings, tls=tls)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While in this block, SIGTERM stops the run as Ctrl-C does (KeyboardInterrupt), so the
+    servers and proxies it started are ended, not orphaned. For a program's main function."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
