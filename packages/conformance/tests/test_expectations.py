@@ -219,3 +219,27 @@ def test_parallel_requests_refused_are_not_served() -> None:
     target = Target("127.0.0.1", free_port(), reflect=True, baseline=BASELINE)
     result = run(S["CONC-PARALLEL-SLEEPS"], target)
     assert result.strict == "miss" and "ConnectionRefusedError" in result.strict_reason
+
+
+def test_random_requests_to_a_server_that_dies_mid_run_are_a_miss_that_says_so() -> None:
+    # One wrong answer, then the port is closed: hypothesis's replay of the failure meets a
+    # refused connection instead, which must still come back as one judged miss.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_once_then_die() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(plain(500, close=True))
+        listener.close()
+
+    thread = threading.Thread(target=answer_once_then_die, daemon=True)
+    thread.start()
+    target = Target(
+        "127.0.0.1", port, reflect=True, baseline=BASELINE, settings=Settings(examples=5)
+    )
+    result = run(S["PROP-RANDOM-REQUESTS"], target)
+    thread.join(5)
+    assert result.strict == "miss", result.strict_reason
+    assert "status 500" in result.strict_reason or "could not talk" in result.strict_reason

@@ -104,3 +104,16 @@ def test_the_upstream_category_is_counted_once_and_na_where_a_server_did_not_run
     assert framing.split(" | ")[1] == "1"
     scenario_rows = "\n".join(peers.scenario_rows({"origin": both, "proxy": proxy}))
     assert "| PROXY-RESP-EXTRA | MUST |" in scenario_rows and "| n/a | **UNSAFE**" in scenario_rows
+
+
+def test_a_server_that_stopped_answering_is_said_under_the_summary() -> None:
+    gone = peers.Run("flaky", "reflection (WSGI)", "1", "cmd", died="the server process exited")
+    fine = peers.Run("steady", "reflection (WSGI)", "1", "cmd")
+    lines = peers.died_rows([gone, fine])
+    assert lines == [
+        "- flaky stopped answering during its run (the server process exited): the cases after "
+        "that count as misses, so its figures vary from run to run.",
+        "",
+    ]
+    assert peers.died_rows([fine]) == []
+    assert lines[0] in peers.markdown([gone, fine])

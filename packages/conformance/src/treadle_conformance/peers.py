@@ -128,6 +128,8 @@ class Run:
     results: list[Result] = field(default_factory=list)
     seconds: float = 0.0
     missing: str = ""
+    # Why the server no longer answered at the end of its run (its later cases are misses).
+    died: str = ""
 
 
 def mark(result: Result) -> str:
@@ -178,6 +180,7 @@ def _run_all(
         # Behind a proxy the harness's backend also misbehaves on purpose: UPSTREAM.
         scenarios = CATALOGUE + (UPSTREAM if recorder is not None else ())
         run_.results = [run(s, target, v) for s, v in variants(scenarios)]
+        run_.died = target.alive() or ""
     run_.seconds = time.monotonic() - start
 
 
@@ -247,6 +250,7 @@ def run_fronted(name: str, settings: Settings) -> Run:
             if not target.reflect:
                 raise TargetError("the reflection app does not answer through the proxy")
             run_.results = [run(s, target, v) for s, v in variants(CATALOGUE)]
+            run_.died = target.alive() or ""
     except (TargetError, blackbox.Missing) as exc:
         return Run(name, mode, ver, command, missing=f"did not start: {exc}")
     run_.seconds = time.monotonic() - start
@@ -269,6 +273,17 @@ def summary_rows(runs: Sequence[Run]) -> list[str]:
             f"{t['unsafe']} | {t['MUST-miss']} | {t['miss']} | {t['skip']} | {r.seconds:.0f} s |"
         )
     return lines
+
+
+def died_rows(runs: Sequence[Run]) -> list[str]:
+    """A line for each server that stopped answering during its run, and a blank line."""
+    lines = [
+        f"- {r.name} stopped answering during its run ({r.died}): the cases after that count "
+        "as misses, so its figures vary from run to run."
+        for r in runs
+        if r.died
+    ]
+    return [*lines, ""] if lines else []
 
 
 def command_rows(runs: Sequence[Run]) -> list[str]:
@@ -464,6 +479,7 @@ def markdown(runs: Sequence[Run]) -> str:
         "",
         *summary_rows(runs),
         "",
+        *died_rows(runs),
         "Commands (`{port}`: a free port; `TMPDIR`: a temporary directory holding the "
         "configuration and the file served):",
         "",

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from treadle_conformance.scenarios._kit import MUST, S9112, Maker
 from treadle_conformance.target import Target
+from treadle_conformance.wire import ResponseError
 
 m = Maker("property")
 
@@ -106,9 +107,13 @@ def _property(target: Target, _scale: float) -> str | None:
     )
     @given(drawn())
     def check(sent: Drawn) -> None:
-        with target.connect(3.0) as wire:
-            wire.send(sent.wire_bytes(), sent.mode)
-            response = wire.read_response()
+        try:
+            with target.connect(3.0) as wire:
+                wire.send(sent.wire_bytes(), sent.mode)
+                response = wire.read_response()
+        except (OSError, ResponseError) as exc:
+            gone = f"could not talk to the server: {type(exc).__name__}: {exc}"
+            raise AssertionError(gone) from None
         assert response is not None, "closed without a response"
         assert response.status == 200, f"status {response.status} for {sent.wire_bytes()[:300]!r}"
         seen = response.json()
@@ -120,6 +125,9 @@ def _property(target: Target, _scale: float) -> str | None:
         check()
     except AssertionError as exc:
         return str(exc).splitlines()[0]
+    except ExceptionGroup as group:  # hypothesis: a failure that replayed differently
+        inner = "; ".join(str(e).splitlines()[0] for e in group.exceptions[:2])
+        return f"{str(group).splitlines()[0]}: {inner}"
     return None
 
 
