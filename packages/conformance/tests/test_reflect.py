@@ -56,3 +56,26 @@ def test_misbehaving_routes_misbehave() -> None:
         call("/_/bad/raise-before")
     with pytest.raises(RuntimeError):
         call("/_/bad/raise-after")
+
+
+class Recording(io.BytesIO):
+    """A wsgi.input that records the sizes the app asks for."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.asked: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.asked.append(-1 if size is None else size)
+        return super().read(size)
+
+
+def test_a_huge_declared_length_is_read_in_bounded_pieces() -> None:
+    # A server that passes a 1 TB Content-Length through (and a short body): the app never
+    # asks for more than 64 KiB at once, so no reader allocates the declared size.
+    stream = Recording(b"x" * 100_000)
+    environ: dict[str, Any] = {"wsgi.input": stream, "CONTENT_LENGTH": str(10**12)}
+    setup_testing_defaults(environ)
+    data = json.loads(b"".join(app(environ, lambda status, headers, exc_info=None: None)))
+    assert data["body_length"] == 100_000
+    assert stream.asked and max(stream.asked) <= 65536
