@@ -92,11 +92,10 @@ def spliced(responses: Sequence[Response]) -> str | None:
 
 def follow_up(target: Target, name: str, count: int = FOLLOW_UPS) -> str | None:
     """Ask `count` times, each on a fresh connection; why an answer was not the request's own."""
-    from treadle_conformance.target import PROXY_SENTINEL
-
-    host = target.settings.host_header
+    # Under the sentinel's path, which the backend's judge counts as the runner's own.
+    host, sentinel = target.settings.host_header, target.settings.path.rstrip("/")
     for i in range(count):
-        path = f"{PROXY_SENTINEL}/follow/{name}/{i}"
+        path = f"{sentinel}/follow/{name}/{i}"
         request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         try:
             with target.connect() as wire:
